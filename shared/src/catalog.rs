@@ -1,0 +1,122 @@
+//! The in-memory catalog of workflow definitions: what the webhook hot path reads instead of
+//! the database. Replaced wholesale on every admin write (copy-on-write behind an `ArcSwap`,
+//! so readers never lock), and able to fetch older versions that running executions pin.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Utc};
+
+use crate::model::WorkflowDefinition;
+use crate::storage::{Storage, StorageError, StoredWorkflow};
+
+/// The current version of one workflow.
+#[derive(Debug)]
+pub struct LiveWorkflow {
+    pub definition: Arc<WorkflowDefinition>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<StoredWorkflow> for LiveWorkflow {
+    fn from(stored: StoredWorkflow) -> Self {
+        Self {
+            definition: Arc::new(stored.definition),
+            version: stored.version,
+            created_at: stored.created_at,
+            updated_at: stored.updated_at,
+        }
+    }
+}
+
+type Current = HashMap<String, Arc<LiveWorkflow>>;
+
+/// Older versions kept after first use; bounded so a long-lived process does not grow.
+const HISTORY_LIMIT: usize = 1024;
+
+/// Workflow definitions by key, current and past.
+pub struct Catalog {
+    current: ArcSwap<Current>,
+    /// Versions that are no longer current but still have executions in flight.
+    history: Mutex<HashMap<(String, i32), Arc<WorkflowDefinition>>>,
+    storage: Storage,
+}
+
+impl Catalog {
+    /// Loads every workflow from storage.
+    pub async fn load(storage: Storage) -> Result<Arc<Self>, StorageError> {
+        let catalog = Arc::new(Self {
+            current: ArcSwap::from_pointee(HashMap::new()),
+            history: Mutex::new(HashMap::new()),
+            storage,
+        });
+        catalog.reload().await?;
+        Ok(catalog)
+    }
+
+    /// Re-reads every workflow (start-up, change notifications, periodic refresh).
+    pub async fn reload(&self) -> Result<(), StorageError> {
+        let all = self.storage.list_workflows().await?;
+        let fresh: Current =
+            all.into_iter().map(|w| (w.definition.key.clone(), Arc::new(LiveWorkflow::from(w)))).collect();
+        self.current.store(Arc::new(fresh));
+        Ok(())
+    }
+
+    /// The current version of `key`, without touching the database.
+    pub fn get(&self, key: &str) -> Option<Arc<LiveWorkflow>> {
+        self.current.load().get(key).cloned()
+    }
+
+    /// Every current workflow, by key.
+    pub fn all(&self) -> Vec<Arc<LiveWorkflow>> {
+        let mut all: Vec<_> = self.current.load().values().cloned().collect();
+        all.sort_by(|a, b| a.definition.key.cmp(&b.definition.key));
+        all
+    }
+
+    /// Makes a saved version current.
+    pub fn put(&self, stored: StoredWorkflow) {
+        let live = Arc::new(LiveWorkflow::from(stored));
+        self.current.rcu(|current| {
+            let mut next = Current::clone(current);
+            next.insert(live.definition.key.clone(), live.clone());
+            next
+        });
+    }
+
+    /// Forgets a deleted workflow.
+    pub fn remove(&self, key: &str) {
+        self.current.rcu(|current| {
+            let mut next = Current::clone(current);
+            next.remove(key);
+            next
+        });
+    }
+
+    /// The definition of `key` at `version`: the current one from memory, an older one from
+    /// storage (then remembered).
+    pub async fn definition(&self, key: &str, version: i32) -> Result<Option<Arc<WorkflowDefinition>>, StorageError> {
+        if let Some(live) = self.get(key).filter(|live| live.version == version) {
+            return Ok(Some(live.definition.clone()));
+        }
+        let history_key = (key.to_owned(), version);
+        if let Some(found) = self.lock_history().get(&history_key) {
+            return Ok(Some(found.clone()));
+        }
+        let Some(definition) = self.storage.get_version(key, version).await? else { return Ok(None) };
+        let definition = Arc::new(definition);
+        let mut history = self.lock_history();
+        if history.len() >= HISTORY_LIMIT {
+            history.clear();
+        }
+        history.insert(history_key, definition.clone());
+        Ok(Some(definition))
+    }
+
+    fn lock_history(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), Arc<WorkflowDefinition>>> {
+        self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,306 @@
+//! Typed configuration: the commented defaults file (`config.default.toml`) overlaid by
+//! `HOOKFLOW_*` environment variables, parsed once and validated at start-up.
+//!
+//! Nothing else in Hookflow reads the environment for settings; `$env` template variables are
+//! the one exception and live in [`crate::template`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use figment::providers::{Format, Toml};
+use figment::Figment;
+use ipnet::IpNet;
+use serde::Deserialize;
+
+/// The defaults, shipped inside the binary so a bare `ingress` starts with no file around.
+pub const DEFAULTS: &str = include_str!("config.default.toml");
+
+/// Keys read from the environment. Listed so that unrelated `HOOKFLOW_*` variables (for
+/// example `HOOKFLOW_VAR_*`, exposed to templates) are never mistaken for settings.
+const KEYS: &[&str] = &[
+    "listen",
+    "public_url",
+    "database_url",
+    "amqp_url",
+    "redis_url",
+    "admin_token",
+    "workflows_dir",
+    "sync_timeout_ms",
+    "max_body_bytes",
+    "worker_concurrency",
+    "metrics_listen",
+    "record_executions",
+    "execution_retention",
+    "trusted_proxies",
+    "log",
+    "log_format",
+];
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// Which executions are written to the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordExecutions {
+    All,
+    Failed,
+    None,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The raw shape of the file and environment, before parsing into domain types.
+#[derive(Debug, Deserialize)]
+struct RawConfig {
+    listen: String,
+    public_url: String,
+    database_url: String,
+    amqp_url: String,
+    redis_url: String,
+    admin_token: String,
+    workflows_dir: String,
+    sync_timeout_ms: u64,
+    max_body_bytes: usize,
+    worker_concurrency: usize,
+    metrics_listen: String,
+    record_executions: RecordExecutions,
+    execution_retention: String,
+    trusted_proxies: String,
+    log: String,
+    log_format: LogFormat,
+}
+
+/// Hookflow's settings, validated.
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Base of webhook URLs, without a trailing slash.
+    pub public_url: String,
+    pub database_url: String,
+    pub amqp_url: Option<String>,
+    pub redis_url: Option<String>,
+    /// Never printed: see the `Debug` implementation.
+    pub admin_token: Option<String>,
+    pub workflows_dir: Option<std::path::PathBuf>,
+    pub sync_timeout: Duration,
+    pub max_body_bytes: usize,
+    pub worker_concurrency: usize,
+    pub metrics_listen: SocketAddr,
+    pub record_executions: RecordExecutions,
+    pub execution_retention: Duration,
+    pub trusted_proxies: Vec<IpNet>,
+    pub log: String,
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("amqp_url", &self.amqp_url.as_deref().map(redact_url))
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
+            .field("workflows_dir", &self.workflows_dir)
+            .field("sync_timeout", &self.sync_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("worker_concurrency", &self.worker_concurrency)
+            .field("record_executions", &self.record_executions)
+            .field("execution_retention", &self.execution_retention)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hides the password of a `scheme://user:password@host` URL.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Config {
+    /// Defaults overlaid by the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars()
+            .filter_map(|(name, value)| {
+                let key = name.strip_prefix("HOOKFLOW_")?.to_ascii_lowercase();
+                KEYS.contains(&key.as_str()).then_some((key, value))
+            })
+            .collect();
+        Self::from_pairs(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    }
+
+    /// Defaults overlaid by the given `(key, value)` text pairs only; the environment is not read.
+    /// Tests use this to run many differently configured instances in one process.
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        for (key, value) in pairs {
+            figment = figment.merge((key, value));
+        }
+        Self::from_figment(figment)
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        // Values given as text (environment) are read leniently so "250" fills a number field,
+        // while text fields keep exactly what was given (a token "0123" stays "0123").
+        let raw: RawConfig = figment.extract_lossy().map_err(Box::new)?;
+        raw.try_into()
+    }
+
+    /// Whether this process runs everything itself (no broker configured).
+    pub fn is_embedded(&self) -> bool {
+        self.amqp_url.is_none()
+    }
+}
+
+fn non_empty(value: String) -> Option<String> {
+    let trimmed = value.trim();
+    (!trimmed.is_empty()).then(|| trimmed.to_owned())
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, message: message.into() }
+}
+
+impl TryFrom<RawConfig> for Config {
+    type Error = ConfigError;
+
+    fn try_from(raw: RawConfig) -> Result<Self, ConfigError> {
+        let listen: SocketAddr =
+            raw.listen.parse().map_err(|e| invalid("HOOKFLOW_LISTEN", format!("{e}: {:?}", raw.listen)))?;
+        let metrics_listen: SocketAddr = raw
+            .metrics_listen
+            .parse()
+            .map_err(|e| invalid("HOOKFLOW_METRICS_LISTEN", format!("{e}: {:?}", raw.metrics_listen)))?;
+        let public_url = non_empty(raw.public_url)
+            .map(|url| url.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{listen}"));
+        if raw.sync_timeout_ms == 0 {
+            return Err(invalid("HOOKFLOW_SYNC_TIMEOUT_MS", "must be at least 1"));
+        }
+        if raw.max_body_bytes == 0 {
+            return Err(invalid("HOOKFLOW_MAX_BODY_BYTES", "must be at least 1"));
+        }
+        if raw.worker_concurrency == 0 || raw.worker_concurrency > u16::MAX as usize {
+            return Err(invalid("HOOKFLOW_WORKER_CONCURRENCY", "must be between 1 and 65535"));
+        }
+        let execution_retention = humantime::parse_duration(raw.execution_retention.trim())
+            .map_err(|e| invalid("HOOKFLOW_EXECUTION_RETENTION", e.to_string()))?;
+        let trusted_proxies = raw
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<IpNet>()
+                    .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                    .map_err(|_| invalid("HOOKFLOW_TRUSTED_PROXIES", format!("not a CIDR: {s:?}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let amqp_url = non_empty(raw.amqp_url);
+        let redis_url = non_empty(raw.redis_url);
+        let admin_token = non_empty(raw.admin_token);
+        if amqp_url.is_some() {
+            if redis_url.is_none() {
+                return Err(invalid("HOOKFLOW_REDIS_URL", "required in distributed mode (HOOKFLOW_AMQP_URL is set)"));
+            }
+            if raw.database_url.trim().starts_with("sqlite:") {
+                return Err(invalid(
+                    "HOOKFLOW_DATABASE_URL",
+                    "a PostgreSQL URL is required in distributed mode (HOOKFLOW_AMQP_URL is set)",
+                ));
+            }
+        }
+        Ok(Self {
+            listen,
+            public_url,
+            database_url: raw.database_url.trim().to_owned(),
+            amqp_url,
+            redis_url,
+            admin_token,
+            workflows_dir: non_empty(raw.workflows_dir).map(Into::into),
+            sync_timeout: Duration::from_millis(raw.sync_timeout_ms),
+            max_body_bytes: raw.max_body_bytes,
+            worker_concurrency: raw.worker_concurrency,
+            metrics_listen,
+            record_executions: raw.record_executions,
+            execution_retention,
+            trusted_proxies,
+            log: raw.log,
+            log_format: raw.log_format,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse() {
+        let config = Config::from_pairs([]).unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:13000");
+        assert_eq!(config.public_url, "http://127.0.0.1:13000");
+        assert_eq!(config.database_url, "sqlite://hookflow.db?mode=rwc");
+        assert!(config.is_embedded());
+        assert_eq!(config.sync_timeout, Duration::from_secs(30));
+        assert_eq!(config.max_body_bytes, 1_048_576);
+        assert_eq!(config.worker_concurrency, 64);
+        assert_eq!(config.record_executions, RecordExecutions::All);
+        assert_eq!(config.execution_retention, Duration::from_secs(7 * 86_400));
+        assert_eq!(config.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn overrides_and_numeric_token() {
+        let config = Config::from_pairs([
+            ("sync_timeout_ms", "250"),
+            ("admin_token", "12345"),
+            ("public_url", "https://hooks.example.com/"),
+            ("trusted_proxies", "10.0.0.0/8, 192.168.1.1"),
+            ("record_executions", "failed"),
+        ])
+        .unwrap();
+        assert_eq!(config.sync_timeout, Duration::from_millis(250));
+        assert_eq!(config.admin_token.as_deref(), Some("12345"));
+        assert_eq!(config.public_url, "https://hooks.example.com");
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert_eq!(config.record_executions, RecordExecutions::Failed);
+        assert!(!format!("{config:?}").contains("12345"), "the token is never printed");
+    }
+
+    #[test]
+    fn invalid_values_name_the_variable() {
+        let err = Config::from_pairs([("worker_concurrency", "0")]).unwrap_err();
+        assert!(err.to_string().contains("HOOKFLOW_WORKER_CONCURRENCY"), "{err}");
+        let err = Config::from_pairs([("execution_retention", "soon")]).unwrap_err();
+        assert!(err.to_string().contains("HOOKFLOW_EXECUTION_RETENTION"), "{err}");
+        let err = Config::from_pairs([("amqp_url", "amqp://127.0.0.1")]).unwrap_err();
+        assert!(err.to_string().contains("HOOKFLOW_REDIS_URL"), "{err}");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact_url("postgres://hf:secret@127.0.0.1/db"), "postgres://hf:***@127.0.0.1/db");
+        assert_eq!(redact_url("sqlite://hookflow.db"), "sqlite://hookflow.db");
+    }
+}

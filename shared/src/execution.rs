@@ -1,0 +1,99 @@
+//! What travels and what is kept: the [`ExecutionRequest`] a webhook queues (inside a versioned
+//! [`QueueMessage`]), and the [`ExecutionRecord`] a worker writes when it is done.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::model::{ExecutionStatus, Mode};
+
+/// One webhook call to run: everything a worker needs, with no database read but the
+/// definition of `workflow_key` at `version`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionRequest {
+    /// UUIDv7: time-ordered, so listing newest first is an index scan.
+    pub execution_id: Uuid,
+    pub workflow_key: String,
+    /// The version current when the webhook arrived; the execution keeps it.
+    pub version: i32,
+    pub mode: Mode,
+    /// `$context`: headers, query, body and `_var`s.
+    pub context: Value,
+    /// Where the sync answer goes (the ingress instance's reply address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// Past this instant the execution is aborted (`reason: "timeout"`), run or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The queue's wire format: a tagged, versioned envelope so that old and new processes can
+/// share a queue during a rolling upgrade.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum QueueMessage {
+    #[serde(rename = "execute.v1")]
+    ExecuteV1(ExecutionRequest),
+}
+
+/// A finished (or aborted) execution as stored and as the admin API shows it (SPEC §7).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExecutionRecord {
+    pub id: Uuid,
+    pub workflow_key: String,
+    pub version: i32,
+    pub mode: Mode,
+    pub status: ExecutionStatus,
+    pub reason: Option<String>,
+    pub context: Value,
+    /// The reply sent to a sync caller.
+    pub response: Option<Value>,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub jobs: Vec<JobRecord>,
+}
+
+/// One node run inside an execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobRecord {
+    pub node_key: String,
+    pub node_type: String,
+    pub status: ExecutionStatus,
+    pub result: Value,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn queue_message_is_tagged_and_versioned() {
+        let request = ExecutionRequest {
+            execution_id: Uuid::now_v7(),
+            workflow_key: "orders".into(),
+            version: 3,
+            mode: Mode::Sync,
+            context: json!({"body": {}}),
+            reply_to: Some("ingress-1".into()),
+            deadline: None,
+            created_at: Utc::now(),
+        };
+        let wire = serde_json::to_value(QueueMessage::ExecuteV1(request.clone())).unwrap();
+        assert_eq!(wire["type"], "execute.v1");
+        assert_eq!(wire["workflowKey"], "orders");
+        assert_eq!(wire["replyTo"], "ingress-1");
+        let back: QueueMessage = serde_json::from_value(wire).unwrap();
+        assert_eq!(back, QueueMessage::ExecuteV1(request));
+    }
+}

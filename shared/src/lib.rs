@@ -1,0 +1,25 @@
+//! Hookflow's shared core: everything both the `ingress` and the `worker` need.
+//!
+//! Layout:
+//! - [`config`]: typed settings from the defaults file and `HOOKFLOW_*` variables.
+//! - [`model`]: workflow definitions, nodes, validation, statuses.
+//! - [`path`], [`qs`], [`template`], [`expression`]: reading values out of requests and
+//!   workflow variables.
+//! - [`storage`]: sea-orm persistence of workflows, versions, executions and jobs.
+//! - [`catalog`]: the in-memory cache of workflow definitions the hot path reads.
+//! - [`queue`], [`reply`]: how executions travel to workers and answers travel back, each a
+//!   trait with an in-memory backend.
+//! - [`execution`]: the envelope of a queued execution and the record of a finished one.
+
+pub mod catalog;
+pub mod config;
+pub mod execution;
+pub mod expression;
+pub mod logging;
+pub mod model;
+pub mod path;
+pub mod qs;
+pub mod queue;
+pub mod reply;
+pub mod storage;
+pub mod template;

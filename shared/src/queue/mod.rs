@@ -1,0 +1,60 @@
+//! How executions reach workers: a producer the ingress publishes to, a consumer a worker
+//! pool receives from, and a delivery that is acked once its execution is recorded (or
+//! nacked to be delivered again). The engine never knows which backend it runs on.
+
+mod memory;
+
+pub use memory::{memory_queue, MemoryConsumer, MemoryProducer};
+
+use async_trait::async_trait;
+
+use crate::execution::ExecutionRequest;
+
+/// Why the queue could not take or give a message.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("queue unavailable: {0}")]
+    Unavailable(String),
+    #[error("queue closed")]
+    Closed,
+}
+
+/// Publishes executions. `publish` returns only once the message is accepted by the queue
+/// (for a broker: confirmed), so a 2xx after it is honest.
+#[async_trait]
+pub trait QueueProducer: Send + Sync + 'static {
+    async fn publish(&self, request: ExecutionRequest) -> Result<(), QueueError>;
+}
+
+/// Receives executions; sync work is handed out before async work.
+#[async_trait]
+pub trait QueueConsumer: Send + 'static {
+    /// The next delivery; `Err(Closed)` once the queue is shut and drained.
+    async fn receive(&mut self) -> Result<Delivery, QueueError>;
+}
+
+/// Settles one delivery.
+#[async_trait]
+pub trait Acker: Send + Sync + 'static {
+    /// The execution is recorded: forget the message.
+    async fn ack(self: Box<Self>) -> Result<(), QueueError>;
+    /// The execution could not be handled: deliver it again.
+    async fn nack(self: Box<Self>) -> Result<(), QueueError>;
+}
+
+/// One received execution and the means to settle it.
+pub struct Delivery {
+    pub request: ExecutionRequest,
+    /// 1 on first delivery, counting up on redeliveries.
+    pub attempt: u32,
+    pub acker: Box<dyn Acker>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("execution_id", &self.request.execution_id)
+            .field("attempt", &self.attempt)
+            .finish_non_exhaustive()
+    }
+}

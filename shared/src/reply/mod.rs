@@ -1,0 +1,46 @@
+//! How a sync answer travels from the worker that ran the workflow back to the ingress that
+//! holds the caller's connection. Waiters are registered by execution id; the worker publishes
+//! to the waiter's instance address (`reply_to`).
+
+mod memory;
+mod pending;
+
+pub use memory::MemoryReplyBus;
+pub use pending::{PendingReplies, ReplyWaiter};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::model::Header;
+
+/// What the caller of a sync webhook receives (SPEC §9 `{executionId, statusCode, headers, body}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reply {
+    pub execution_id: Uuid,
+    pub status_code: u16,
+    #[serde(default)]
+    pub headers: Vec<Header>,
+    /// A string is sent as text/plain, anything else as JSON, unless a Content-Type is given.
+    pub body: Value,
+}
+
+/// Why a reply could not be sent or waited for.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplyError {
+    #[error("reply bus unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The reply channel between workers and ingress instances.
+#[async_trait]
+pub trait ReplyBus: Send + Sync + 'static {
+    /// This instance's address, carried as `reply_to` in the executions it queues.
+    fn address(&self) -> &str;
+    /// Starts waiting for the reply to `execution_id`; dropping the waiter stops waiting.
+    fn register(&self, execution_id: Uuid) -> Result<ReplyWaiter, ReplyError>;
+    /// Sends a reply to the instance at `reply_to`. A reply nobody waits for any more is dropped.
+    async fn publish(&self, reply_to: &str, reply: Reply) -> Result<(), ReplyError>;
+}

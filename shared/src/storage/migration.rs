@@ -1,0 +1,179 @@
+//! Schema migrations, run at start by every process (idempotent; sea-orm records them).
+
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(Initial)]
+    }
+}
+
+#[derive(DeriveIden)]
+enum Workflows {
+    Table,
+    Key,
+    Version,
+    Definition,
+    CreatedAt,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum WorkflowVersions {
+    Table,
+    Key,
+    Version,
+    Definition,
+    CreatedAt,
+}
+
+#[derive(DeriveIden)]
+enum Executions {
+    Table,
+    Id,
+    WorkflowKey,
+    Version,
+    Mode,
+    Status,
+    Reason,
+    Context,
+    Response,
+    Attempts,
+    CreatedAt,
+    StartedAt,
+    FinishedAt,
+}
+
+#[derive(DeriveIden)]
+enum Jobs {
+    Table,
+    Id,
+    ExecutionId,
+    Position,
+    NodeKey,
+    NodeType,
+    Status,
+    Result,
+    StartedAt,
+    FinishedAt,
+}
+
+struct Initial;
+
+impl MigrationName for Initial {
+    fn name(&self) -> &str {
+        "m20261128_000001_initial"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for Initial {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Workflows::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(Workflows::Key).string_len(64).not_null().primary_key())
+                    .col(ColumnDef::new(Workflows::Version).integer().not_null())
+                    .col(ColumnDef::new(Workflows::Definition).json().not_null())
+                    .col(ColumnDef::new(Workflows::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new(Workflows::UpdatedAt).timestamp_with_time_zone().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(WorkflowVersions::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(WorkflowVersions::Key).string_len(64).not_null())
+                    .col(ColumnDef::new(WorkflowVersions::Version).integer().not_null())
+                    .col(ColumnDef::new(WorkflowVersions::Definition).json().not_null())
+                    .col(ColumnDef::new(WorkflowVersions::CreatedAt).timestamp_with_time_zone().not_null())
+                    .primary_key(Index::create().col(WorkflowVersions::Key).col(WorkflowVersions::Version))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Executions::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(Executions::Id).uuid().not_null().primary_key())
+                    .col(ColumnDef::new(Executions::WorkflowKey).string_len(64).not_null())
+                    .col(ColumnDef::new(Executions::Version).integer().not_null())
+                    .col(ColumnDef::new(Executions::Mode).string_len(8).not_null())
+                    .col(ColumnDef::new(Executions::Status).string_len(16).not_null())
+                    .col(ColumnDef::new(Executions::Reason).text().null())
+                    .col(ColumnDef::new(Executions::Context).json().not_null())
+                    .col(ColumnDef::new(Executions::Response).json().null())
+                    .col(ColumnDef::new(Executions::Attempts).integer().not_null())
+                    .col(ColumnDef::new(Executions::CreatedAt).timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new(Executions::StartedAt).timestamp_with_time_zone().null())
+                    .col(ColumnDef::new(Executions::FinishedAt).timestamp_with_time_zone().null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("executions_workflow_id")
+                    .table(Executions::Table)
+                    .col(Executions::WorkflowKey)
+                    .col(Executions::Id)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("executions_created_at")
+                    .table(Executions::Table)
+                    .col(Executions::CreatedAt)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(Jobs::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(Jobs::Id).big_integer().not_null().auto_increment().primary_key())
+                    .col(ColumnDef::new(Jobs::ExecutionId).uuid().not_null())
+                    .col(ColumnDef::new(Jobs::Position).integer().not_null())
+                    .col(ColumnDef::new(Jobs::NodeKey).string_len(64).not_null())
+                    .col(ColumnDef::new(Jobs::NodeType).string_len(32).not_null())
+                    .col(ColumnDef::new(Jobs::Status).string_len(16).not_null())
+                    .col(ColumnDef::new(Jobs::Result).json().not_null())
+                    .col(ColumnDef::new(Jobs::StartedAt).timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new(Jobs::FinishedAt).timestamp_with_time_zone().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("jobs_execution_position")
+                    .table(Jobs::Table)
+                    .col(Jobs::ExecutionId)
+                    .col(Jobs::Position)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [Jobs::Table.into_iden(), Executions::Table.into_iden()] {
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
+        }
+        manager.drop_table(Table::drop().table(WorkflowVersions::Table).to_owned()).await?;
+        manager.drop_table(Table::drop().table(Workflows::Table).to_owned()).await
+    }
+}

@@ -1,0 +1,375 @@
+//! Persistence with sea-orm on SQLite or PostgreSQL: workflows with their immutable versions,
+//! executions with their jobs. The webhook hot path never calls this module; the admin API,
+//! start-up loading and the batched execution recorder do.
+
+mod entities;
+mod migration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::execution::{ExecutionRecord, JobRecord};
+use crate::model::{ExecutionStatus, Mode, WorkflowDefinition};
+use entities::{execution, job, workflow, workflow_version};
+pub use migration::Migrator;
+
+/// Why storage failed. The message is for logs; clients get a generic 500.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database: {0}")]
+    Database(#[from] DbErr),
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+    #[error("workflow {0:?} was changed by another request at the same time")]
+    Conflict(String),
+}
+
+/// A workflow definition with its version and timestamps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredWorkflow {
+    pub definition: WorkflowDefinition,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a save did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SaveOutcome {
+    /// The key was new.
+    Created,
+    /// A new version was written.
+    Updated,
+    /// The definition equals the current version; nothing was written.
+    Unchanged,
+}
+
+/// Rows per multi-row insert: well below SQLite's bound-parameter limit.
+const INSERT_CHUNK: usize = 500;
+
+/// The database. Cheap to clone (a pool).
+#[derive(Clone)]
+pub struct Storage {
+    db: DatabaseConnection,
+}
+
+impl Storage {
+    /// Connects and runs migrations.
+    pub async fn connect(url: &str) -> Result<Self, StorageError> {
+        Self::connect_in_schema(url, None).await
+    }
+
+    /// Connects with a PostgreSQL schema as search path (tests isolate themselves this way).
+    pub async fn connect_in_schema(url: &str, schema: Option<&str>) -> Result<Self, StorageError> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options.sqlx_logging(false).max_connections(if url.starts_with("sqlite:") { 4 } else { 16 });
+        if let Some(schema) = schema {
+            options.set_schema_search_path(schema.to_owned());
+        }
+        let db = Database::connect(options).await?;
+        if url.starts_with("sqlite:") {
+            // WAL lets the admin API read while the recorder writes.
+            db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+        }
+        Migrator::up(&db, None).await?;
+        Ok(Self { db })
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        Ok(self.db.ping().await?)
+    }
+
+    pub async fn list_workflows(&self) -> Result<Vec<StoredWorkflow>, StorageError> {
+        let rows = workflow::Entity::find().order_by_asc(workflow::Column::Key).all(&self.db).await?;
+        rows.into_iter().map(stored_from_row).collect()
+    }
+
+    pub async fn get_workflow(&self, key: &str) -> Result<Option<StoredWorkflow>, StorageError> {
+        workflow::Entity::find_by_id(key.to_owned()).one(&self.db).await?.map(stored_from_row).transpose()
+    }
+
+    /// Saves a definition (its key must be set): a new version when it differs from the
+    /// current one, nothing when it is equal.
+    pub async fn save_workflow(
+        &self,
+        definition: WorkflowDefinition,
+    ) -> Result<(StoredWorkflow, SaveOutcome), StorageError> {
+        let key = definition.key.clone();
+        let txn = self.db.begin().await?;
+        let current = workflow::Entity::find_by_id(key.clone()).one(&txn).await?;
+        if let Some(row) = &current {
+            let stored = stored_from_row(row.clone())?;
+            if stored.definition == definition {
+                txn.commit().await?;
+                return Ok((stored, SaveOutcome::Unchanged));
+            }
+        }
+        // Versions continue after a delete, so (key, version) always names one definition.
+        let last_version: Option<i32> = workflow_version::Entity::find()
+            .select_only()
+            .column_as(workflow_version::Column::Version.max(), "max")
+            .filter(workflow_version::Column::Key.eq(key.clone()))
+            .into_tuple::<Option<i32>>()
+            .one(&txn)
+            .await?
+            .flatten();
+        let version = last_version.unwrap_or(0) + 1;
+        let now = Utc::now();
+        let json = serde_json::to_value(&definition).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let inserted = workflow_version::Entity::insert(workflow_version::ActiveModel {
+            key: Set(key.clone()),
+            version: Set(version),
+            definition: Set(json.clone()),
+            created_at: Set(now),
+        })
+        .exec(&txn)
+        .await;
+        if let Err(error) = inserted {
+            return Err(conflict_or(error, &key));
+        }
+        let created_at = current.as_ref().map_or(now, |row| row.created_at);
+        let row = workflow::ActiveModel {
+            key: Set(key.clone()),
+            version: Set(version),
+            definition: Set(json),
+            created_at: Set(created_at),
+            updated_at: Set(now),
+        };
+        let outcome = if current.is_some() {
+            workflow::Entity::update(row).exec(&txn).await?;
+            SaveOutcome::Updated
+        } else {
+            workflow::Entity::insert(row).exec(&txn).await.map_err(|e| conflict_or(e, &key))?;
+            SaveOutcome::Created
+        };
+        txn.commit().await.map_err(|e| conflict_or(e, &key))?;
+        Ok((StoredWorkflow { definition, version, created_at, updated_at: now }, outcome))
+    }
+
+    /// Removes a workflow; its versions and executions stay for history.
+    pub async fn delete_workflow(&self, key: &str) -> Result<bool, StorageError> {
+        let result = workflow::Entity::delete_by_id(key.to_owned()).exec(&self.db).await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Every version of a workflow, oldest first.
+    pub async fn list_versions(&self, key: &str) -> Result<Vec<StoredWorkflow>, StorageError> {
+        let rows = workflow_version::Entity::find()
+            .filter(workflow_version::Column::Key.eq(key.to_owned()))
+            .order_by_asc(workflow_version::Column::Version)
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(StoredWorkflow {
+                    definition: definition_from_json(row.definition)?,
+                    version: row.version,
+                    created_at: row.created_at,
+                    updated_at: row.created_at,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn get_version(&self, key: &str, version: i32) -> Result<Option<WorkflowDefinition>, StorageError> {
+        let row = workflow_version::Entity::find_by_id((key.to_owned(), version)).one(&self.db).await?;
+        row.map(|row| definition_from_json(row.definition)).transpose()
+    }
+
+    /// Writes finished executions and their jobs in one transaction. Executions already stored
+    /// (a redelivered message) are skipped, so each id is recorded once.
+    pub async fn insert_executions(&self, records: &[ExecutionRecord]) -> Result<(), StorageError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin().await?;
+        let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
+        let mut existing = std::collections::HashSet::new();
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            let found: Vec<Uuid> = execution::Entity::find()
+                .select_only()
+                .column(execution::Column::Id)
+                .filter(execution::Column::Id.is_in(chunk.to_vec()))
+                .into_tuple()
+                .all(&txn)
+                .await?;
+            existing.extend(found);
+        }
+        let mut seen = std::collections::HashSet::new();
+        let fresh: Vec<&ExecutionRecord> =
+            records.iter().filter(|r| !existing.contains(&r.id) && seen.insert(r.id)).collect();
+        for chunk in fresh.chunks(INSERT_CHUNK) {
+            let rows = chunk.iter().map(|r| execution_row(r)).collect::<Result<Vec<_>, _>>()?;
+            execution::Entity::insert_many(rows)
+                .on_conflict(OnConflict::column(execution::Column::Id).do_nothing().to_owned())
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        let jobs: Vec<job::ActiveModel> = fresh
+            .iter()
+            .flat_map(|r| r.jobs.iter().enumerate().map(move |(i, j)| job_row(r.id, i, j)))
+            .collect();
+        let mut jobs = jobs.into_iter().peekable();
+        while jobs.peek().is_some() {
+            let chunk: Vec<job::ActiveModel> = jobs.by_ref().take(INSERT_CHUNK).collect();
+            job::Entity::insert_many(chunk).exec_without_returning(&txn).await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// An execution with its jobs.
+    pub async fn get_execution(&self, id: Uuid) -> Result<Option<ExecutionRecord>, StorageError> {
+        let Some(row) = execution::Entity::find_by_id(id).one(&self.db).await? else { return Ok(None) };
+        let jobs = job::Entity::find()
+            .filter(job::Column::ExecutionId.eq(id))
+            .order_by_asc(job::Column::Position)
+            .all(&self.db)
+            .await?;
+        let mut record = record_from_row(row)?;
+        record.jobs = jobs.into_iter().map(job_from_row).collect::<Result<_, _>>()?;
+        Ok(Some(record))
+    }
+
+    /// A page of a workflow's executions, newest first, without jobs. The cursor is the last
+    /// id of the previous page (ids are time-ordered UUIDv7).
+    pub async fn list_executions(
+        &self,
+        workflow_key: &str,
+        status: Option<ExecutionStatus>,
+        limit: u64,
+        cursor: Option<Uuid>,
+    ) -> Result<(Vec<ExecutionRecord>, Option<Uuid>), StorageError> {
+        let mut query = execution::Entity::find().filter(execution::Column::WorkflowKey.eq(workflow_key.to_owned()));
+        if let Some(status) = status {
+            query = query.filter(execution::Column::Status.eq(status.as_str()));
+        }
+        if let Some(cursor) = cursor {
+            query = query.filter(execution::Column::Id.lt(cursor));
+        }
+        let rows = query.order_by_desc(execution::Column::Id).limit(limit + 1).all(&self.db).await?;
+        let more = rows.len() as u64 > limit;
+        let records: Vec<ExecutionRecord> =
+            rows.into_iter().take(limit as usize).map(record_from_row).collect::<Result<_, _>>()?;
+        let next = if more { records.last().map(|r| r.id) } else { None };
+        Ok((records, next))
+    }
+
+    /// Deletes executions (and their jobs) created before `before`; returns how many.
+    pub async fn prune_executions(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
+        let txn = self.db.begin().await?;
+        let old = execution::Entity::find()
+            .select_only()
+            .column(execution::Column::Id)
+            .filter(execution::Column::CreatedAt.lt(before));
+        job::Entity::delete_many()
+            .filter(job::Column::ExecutionId.in_subquery(sea_orm::QueryTrait::into_query(old)))
+            .exec(&txn)
+            .await?;
+        let result = execution::Entity::delete_many()
+            .filter(Expr::col(execution::Column::CreatedAt).lt(before))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(result.rows_affected)
+    }
+}
+
+fn conflict_or(error: DbErr, key: &str) -> StorageError {
+    let text = error.to_string().to_ascii_lowercase();
+    if text.contains("unique") || text.contains("duplicate") || text.contains("primary key") {
+        StorageError::Conflict(key.to_owned())
+    } else {
+        StorageError::Database(error)
+    }
+}
+
+fn definition_from_json(json: Value) -> Result<WorkflowDefinition, StorageError> {
+    serde_json::from_value(json).map_err(|e| StorageError::Corrupt(format!("workflow definition: {e}")))
+}
+
+fn stored_from_row(row: workflow::Model) -> Result<StoredWorkflow, StorageError> {
+    Ok(StoredWorkflow {
+        definition: definition_from_json(row.definition)?,
+        version: row.version,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+fn execution_row(record: &ExecutionRecord) -> Result<execution::ActiveModel, StorageError> {
+    Ok(execution::ActiveModel {
+        id: Set(record.id),
+        workflow_key: Set(record.workflow_key.clone()),
+        version: Set(record.version),
+        mode: Set(record.mode.as_str().to_owned()),
+        status: Set(record.status.as_str().to_owned()),
+        reason: Set(record.reason.clone()),
+        context: Set(record.context.clone()),
+        response: Set(record.response.clone()),
+        attempts: Set(record.attempts),
+        created_at: Set(record.created_at),
+        started_at: Set(record.started_at),
+        finished_at: Set(record.finished_at),
+    })
+}
+
+fn job_row(execution_id: Uuid, position: usize, job: &JobRecord) -> job::ActiveModel {
+    job::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        execution_id: Set(execution_id),
+        position: Set(position as i32),
+        node_key: Set(job.node_key.clone()),
+        node_type: Set(job.node_type.clone()),
+        status: Set(job.status.as_str().to_owned()),
+        result: Set(job.result.clone()),
+        started_at: Set(job.started_at),
+        finished_at: Set(job.finished_at),
+    }
+}
+
+fn status_from(text: &str) -> Result<ExecutionStatus, StorageError> {
+    ExecutionStatus::from_name(text).ok_or_else(|| StorageError::Corrupt(format!("unknown status {text:?}")))
+}
+
+fn record_from_row(row: execution::Model) -> Result<ExecutionRecord, StorageError> {
+    let mode = match row.mode.as_str() {
+        "sync" => Mode::Sync,
+        "async" => Mode::Async,
+        other => return Err(StorageError::Corrupt(format!("unknown mode {other:?}"))),
+    };
+    Ok(ExecutionRecord {
+        id: row.id,
+        workflow_key: row.workflow_key,
+        version: row.version,
+        mode,
+        status: status_from(&row.status)?,
+        reason: row.reason,
+        context: row.context,
+        response: row.response,
+        attempts: row.attempts,
+        created_at: row.created_at,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+        jobs: Vec::new(),
+    })
+}
+
+fn job_from_row(row: job::Model) -> Result<JobRecord, StorageError> {
+    Ok(JobRecord {
+        node_key: row.node_key,
+        node_type: row.node_type,
+        status: status_from(&row.status)?,
+        result: row.result,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+    })
+}
