@@ -1,0 +1,166 @@
+//! The worker pool: receives deliveries, runs up to `concurrency` executions at once, answers
+//! sync callers, hands records to the [`Recorder`]. On shutdown it stops receiving and lets
+//! in-flight executions finish.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use hookflow_shared::catalog::Catalog;
+use hookflow_shared::execution::{ExecutionRecord, ExecutionRequest};
+use hookflow_shared::model::{ExecutionStatus, Mode};
+use hookflow_shared::queue::{Delivery, QueueConsumer, QueueError};
+use hookflow_shared::reply::{Reply, ReplyBus};
+use serde_json::json;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{run_execution, Outcome};
+use crate::metrics::WorkerMetrics;
+use crate::recorder::Recorder;
+
+/// What every execution task shares.
+struct Shared {
+    catalog: Arc<Catalog>,
+    replies: Arc<dyn ReplyBus>,
+    recorder: Recorder,
+    metrics: WorkerMetrics,
+}
+
+/// A pool of executions fed by one consumer.
+pub struct WorkerPool {
+    consumer: Box<dyn QueueConsumer>,
+    shared: Arc<Shared>,
+    concurrency: usize,
+}
+
+impl WorkerPool {
+    pub fn new(
+        consumer: Box<dyn QueueConsumer>,
+        catalog: Arc<Catalog>,
+        replies: Arc<dyn ReplyBus>,
+        recorder: Recorder,
+        metrics: WorkerMetrics,
+        concurrency: usize,
+    ) -> Self {
+        Self { consumer, shared: Arc::new(Shared { catalog, replies, recorder, metrics }), concurrency }
+    }
+
+    /// Runs until `shutdown`, then waits for in-flight executions.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                permit = slots.clone().acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let delivery = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                delivery = self.consumer.receive() => delivery,
+            };
+            match delivery {
+                Ok(delivery) => {
+                    let shared = self.shared.clone();
+                    tokio::spawn(async move {
+                        handle(&shared, delivery).await;
+                        drop(permit);
+                    });
+                }
+                Err(QueueError::Closed) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "receiving from the queue failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        // Every slot back means every execution has handed its record to the recorder.
+        let _ = slots.acquire_many(self.concurrency as u32).await;
+    }
+}
+
+async fn handle(shared: &Shared, delivery: Delivery) {
+    let Delivery { request, attempt, acker } = delivery;
+    let started = Instant::now();
+    let outcome = if request.deadline.is_some_and(|deadline| deadline <= Utc::now()) {
+        // The caller has been answered 408 already; running now would act on a request its
+        // sender considers failed.
+        Outcome { record: aborted(&request, attempt), reply: None }
+    } else {
+        match shared.catalog.definition(&request.workflow_key, request.version).await {
+            Ok(Some(definition)) => {
+                let deadline = effective_deadline(&request, definition.options.timeout);
+                run_execution(&definition, &request, attempt, deadline, &shared.metrics).await
+            }
+            Ok(None) => Outcome {
+                record: failed_before_start(&request, attempt, "workflow version not found"),
+                reply: None,
+            },
+            Err(error) => {
+                tracing::warn!(%error, execution = %request.execution_id, "loading the workflow failed; redelivering");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let _ = acker.nack().await;
+                return;
+            }
+        }
+    };
+    let record = outcome.record;
+    shared.metrics.observe_execution(&record.workflow_key, record.status.as_str(), started.elapsed());
+    if request.mode == Mode::Sync && record.status != ExecutionStatus::Aborted {
+        if let Some(reply_to) = &request.reply_to {
+            let reply = outcome.reply.unwrap_or_else(|| default_reply(&record));
+            if let Err(error) = shared.replies.publish(reply_to, reply).await {
+                tracing::warn!(%error, execution = %record.id, "sending the sync reply failed");
+            }
+        }
+    }
+    shared.recorder.submit(record, acker).await;
+}
+
+/// The earlier of the caller's deadline and `options.timeout` counted from now.
+fn effective_deadline(request: &ExecutionRequest, timeout_ms: u64) -> Option<tokio::time::Instant> {
+    let now = tokio::time::Instant::now();
+    let caller = request.deadline.map(|deadline| now + (deadline - Utc::now()).to_std().unwrap_or_default());
+    let own = (timeout_ms > 0).then(|| now + Duration::from_millis(timeout_ms));
+    match (caller, own) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// The answer of a sync execution that ended without a Response node (SPEC §4).
+pub fn default_reply(record: &ExecutionRecord) -> Reply {
+    let (status_code, body) = match record.status {
+        ExecutionStatus::Resolved => (200, json!({ "executionId": record.id, "status": "resolved" })),
+        _ => (500, json!({ "error": { "code": "execution_failed", "executionId": record.id } })),
+    };
+    Reply { execution_id: record.id, status_code, headers: Vec::new(), body }
+}
+
+fn not_run(request: &ExecutionRequest, attempt: u32, status: ExecutionStatus, reason: &str) -> ExecutionRecord {
+    ExecutionRecord {
+        id: request.execution_id,
+        workflow_key: request.workflow_key.clone(),
+        version: request.version,
+        mode: request.mode,
+        status,
+        reason: Some(reason.to_owned()),
+        context: request.context.clone(),
+        response: None,
+        attempts: attempt as i32,
+        created_at: request.created_at,
+        started_at: None,
+        finished_at: Some(Utc::now()),
+        jobs: Vec::new(),
+    }
+}
+
+fn aborted(request: &ExecutionRequest, attempt: u32) -> ExecutionRecord {
+    not_run(request, attempt, ExecutionStatus::Aborted, "timeout")
+}
+
+fn failed_before_start(request: &ExecutionRequest, attempt: u32, reason: &str) -> ExecutionRecord {
+    not_run(request, attempt, ExecutionStatus::Error, reason)
+}

@@ -1,0 +1,84 @@
+//! Writes finished executions off the hot path. Entries queue up while a write is in flight
+//! and the next write takes them all (group commit), so throughput grows with load instead of
+//! paying one transaction per execution. A delivery is acked only after its record is stored;
+//! a failed write is retried with backoff, never dropped.
+
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
+use hookflow_shared::config::RecordExecutions;
+use hookflow_shared::execution::ExecutionRecord;
+use hookflow_shared::model::ExecutionStatus;
+use hookflow_shared::queue::Acker;
+use hookflow_shared::storage::Storage;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// Most records written in one transaction.
+const MAX_BATCH: usize = 512;
+/// Entries waiting for a write before `submit` waits (backpressure on the worker pool).
+const CAPACITY: usize = 4096;
+
+struct Entry {
+    /// `None` when the recording policy leaves this execution out.
+    record: Option<ExecutionRecord>,
+    acker: Box<dyn Acker>,
+}
+
+/// Hands finished executions to the writer task. Dropping every clone lets the task finish
+/// the entries it has and stop.
+#[derive(Clone)]
+pub struct Recorder {
+    sender: mpsc::Sender<Entry>,
+    policy: RecordExecutions,
+}
+
+impl Recorder {
+    /// Starts the writer task.
+    pub fn spawn(storage: Storage, policy: RecordExecutions) -> (Self, JoinHandle<()>) {
+        let (sender, receiver) = mpsc::channel(CAPACITY);
+        let task = tokio::spawn(write_loop(storage, receiver));
+        (Self { sender, policy }, task)
+    }
+
+    /// Queues a record; the delivery is acked once it is stored (or at once when the policy
+    /// does not keep it).
+    pub async fn submit(&self, record: ExecutionRecord, acker: Box<dyn Acker>) {
+        let keep = match self.policy {
+            RecordExecutions::All => true,
+            RecordExecutions::Failed => record.status != ExecutionStatus::Resolved,
+            RecordExecutions::None => false,
+        };
+        let entry = Entry { record: keep.then_some(record), acker };
+        if let Err(mpsc::error::SendError(entry)) = self.sender.send(entry).await {
+            // The writer is gone (shutdown): leave the message unsettled for redelivery.
+            tracing::warn!("recorder stopped; execution left for redelivery");
+            let _ = entry.acker.nack().await;
+        }
+    }
+}
+
+async fn write_loop(storage: Storage, mut receiver: mpsc::Receiver<Entry>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let (records, ackers): (Vec<_>, Vec<_>) = batch.drain(..).map(|e| (e.record, e.acker)).unzip();
+        let records: Vec<ExecutionRecord> = records.into_iter().flatten().collect();
+        let write = || async { storage.insert_executions(&records).await };
+        let _ = write
+            .retry(
+                ExponentialBuilder::default()
+                    .with_min_delay(Duration::from_millis(50))
+                    .with_max_delay(Duration::from_secs(5))
+                    .without_max_times(),
+            )
+            .notify(|error, wait| {
+                tracing::warn!(%error, retry_in = ?wait, records = records.len(), "recording executions failed")
+            })
+            .await;
+        for acker in ackers {
+            if let Err(error) = acker.ack().await {
+                tracing::warn!(%error, "ack failed; the execution may be delivered again");
+            }
+        }
+    }
+}
