@@ -1,1 +1,19 @@
-//! placeholder
+//! Hookflow's ingress: the HTTP side. Webhook calls become queued executions; the admin API
+//! manages workflows and shows executions; `/metrics`, `/healthz`, `/readyz` serve operators.
+//!
+//! Layout:
+//! - [`startup`]: builds an [`Application`] from a [`hookflow_shared::config::Config`].
+//! - [`routes`]: `webhook` (the hot path), `admin`, `health`.
+//! - [`error`]: the one mapping from failures to JSON HTTP answers.
+//! - [`workflows`], [`workflow_files`]: saving workflows (API and files alike).
+//! - [`metrics`], [`state`]: what handlers share.
+
+pub mod error;
+pub mod metrics;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod workflow_files;
+pub mod workflows;
+
+pub use startup::{Application, WorkerStarter};

@@ -1,0 +1,16 @@
+//! The admin API (SPEC §8), behind the bearer token.
+
+mod auth;
+mod executions;
+mod parse;
+mod workflows;
+
+use actix_web::web;
+
+pub use auth::Admin;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    workflows::configure(cfg);
+    executions::configure(cfg);
+    parse::configure(cfg);
+}

@@ -1,0 +1,158 @@
+//! `POST /api/webhook:trigger/{key}` (SPEC §4). Checks in the contract's order, builds
+//! `$context`, queues the execution, then answers: async at once with the trigger's response,
+//! sync with the workflow's reply (or 408 when it does not come in time). Reads no database.
+
+mod answer;
+mod auth;
+mod request;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use chrono::Utc;
+use hookflow_shared::catalog::LiveWorkflow;
+use hookflow_shared::execution::ExecutionRequest;
+use hookflow_shared::model::Mode;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Carried by every answer once an execution exists.
+pub const EXECUTION_ID_HEADER: &str = "x-hookflow-execution-id";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/webhook:trigger/{key}")
+            .route(web::post().to(trigger))
+            .default_service(web::to(|| async { ApiError::MethodNotAllowed.error_response() })),
+    );
+}
+
+/// A failure, with the execution id when one had been assigned.
+struct Failure {
+    error: ApiError,
+    execution_id: Option<Uuid>,
+}
+
+impl From<ApiError> for Failure {
+    fn from(error: ApiError) -> Self {
+        Self { error, execution_id: None }
+    }
+}
+
+async fn trigger(
+    request: HttpRequest,
+    key: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let workflow = state.catalog.get(&key).filter(|w| w.definition.enabled);
+    let (label, mode) = match &workflow {
+        Some(w) => (w.definition.key.as_str(), mode_of(w).as_str()),
+        // Unknown keys are not used as label values: arbitrary URLs must not grow the series.
+        None => ("", ""),
+    };
+    let response = match handle(&request, payload, &state, workflow.as_ref()).await {
+        Ok(response) => response,
+        Err(Failure { error, execution_id }) => {
+            let mut response = error.error_response();
+            if let Some(id) = execution_id {
+                set_execution_header(&mut response, id);
+            }
+            response
+        }
+    };
+    state.metrics.observe_request(label, mode, response.status().as_u16(), started.elapsed());
+    response
+}
+
+fn mode_of(workflow: &LiveWorkflow) -> Mode {
+    if workflow.definition.sync {
+        Mode::Sync
+    } else {
+        Mode::Async
+    }
+}
+
+async fn handle(
+    request: &HttpRequest,
+    payload: web::Payload,
+    state: &AppState,
+    workflow: Option<&Arc<LiveWorkflow>>,
+) -> Result<HttpResponse, Failure> {
+    let workflow = workflow.ok_or_else(|| ApiError::NotFound("no enabled workflow has this key".into()))?;
+    let definition = &workflow.definition;
+    let body = request::read_body(request, payload, state.settings.max_body_bytes).await?;
+    if let Some(expected) = &definition.trigger.basic_authentication {
+        if !auth::basic_auth_matches(request, expected) {
+            return Err(ApiError::Unauthorized { challenge: "Basic realm=\"hookflow\"" }.into());
+        }
+    }
+    let body = request::parse_body(request, &body)?;
+    let context = request::build_context(request, body, &definition.trigger.request);
+
+    let execution_id = Uuid::now_v7();
+    let fail = |error: ApiError| Failure { error, execution_id: Some(execution_id) };
+    let mode = mode_of(workflow);
+    let wait = match (mode, definition.options.timeout) {
+        (Mode::Sync, 0) => Some(state.settings.sync_timeout),
+        (Mode::Sync, own) => Some(state.settings.sync_timeout.min(Duration::from_millis(own))),
+        (Mode::Async, _) => None,
+    };
+    let now = Utc::now();
+    let execution = ExecutionRequest {
+        execution_id,
+        workflow_key: definition.key.clone(),
+        version: workflow.version,
+        mode,
+        context,
+        reply_to: wait.map(|_| state.replies.address().to_owned()),
+        deadline: wait.and_then(|w| chrono::Duration::from_std(w).ok()).map(|w| now + w),
+        created_at: now,
+    };
+
+    let Some(wait) = wait else {
+        publish(state, execution).await.map_err(fail)?;
+        let configured = &definition.trigger.response;
+        let mut response = answer::build(configured.status_code, &configured.headers, &configured.body);
+        set_execution_header(&mut response, execution_id);
+        return Ok(response);
+    };
+
+    // Registered before publishing so a fast worker's reply cannot arrive unobserved.
+    let mut waiter = state.replies.register(execution_id).map_err(|e| fail(ApiError::Unavailable(e.to_string())))?;
+    publish(state, execution).await.map_err(fail)?;
+    let inflight = state.metrics.sync_inflight();
+    inflight.inc();
+    let reply = tokio::time::timeout(wait, waiter.wait()).await;
+    inflight.dec();
+    match reply {
+        Ok(Some(reply)) => {
+            let mut response = answer::build(reply.status_code, &reply.headers, &reply.body);
+            set_execution_header(&mut response, execution_id);
+            Ok(response)
+        }
+        Ok(None) => Err(fail(ApiError::Unavailable("the reply channel closed; retry".into()))),
+        Err(_) => {
+            state.metrics.sync_timeout();
+            Err(fail(ApiError::Timeout))
+        }
+    }
+}
+
+async fn publish(state: &AppState, execution: ExecutionRequest) -> Result<(), ApiError> {
+    let started = Instant::now();
+    let result = state.producer.publish(execution).await;
+    state.metrics.observe_publish(started.elapsed());
+    result.map_err(|e| ApiError::Unavailable(format!("the execution could not be queued: {e}; retry")))
+}
+
+fn set_execution_header(response: &mut HttpResponse, id: Uuid) {
+    if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
+        response.headers_mut().insert(HeaderName::from_static(EXECUTION_ID_HEADER), value);
+    }
+}

@@ -1,0 +1,174 @@
+//! Reading a webhook request into `$context`: the body within its size limit, the content
+//! type check, JSON or form parsing, lower-cased headers without credentials, the qs-parsed
+//! query, and the configured `_var` mappings.
+
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use actix_web::{web, HttpRequest};
+use bytes::BytesMut;
+use futures_util::StreamExt;
+use hookflow_shared::model::{FieldMapping, RequestParsing};
+use hookflow_shared::path::Path;
+use hookflow_shared::qs;
+use serde_json::{Map, Value};
+
+use crate::error::ApiError;
+
+/// Headers never stored: they carry credentials.
+const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
+
+/// Reads the body, refusing more than `limit` bytes (early when Content-Length says so).
+pub async fn read_body(request: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<BytesMut, ApiError> {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the request body failed: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// How a non-empty body is parsed.
+#[derive(Debug, PartialEq, Eq)]
+enum BodyKind {
+    Json,
+    Form,
+}
+
+fn body_kind(request: &HttpRequest) -> Result<BodyKind, ApiError> {
+    let raw = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let essence = raw.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    if essence == "application/json" || (essence.contains('/') && essence.ends_with("+json")) {
+        Ok(BodyKind::Json)
+    } else if essence == "application/x-www-form-urlencoded" {
+        Ok(BodyKind::Form)
+    } else {
+        let shown = if essence.is_empty() { "none".to_owned() } else { format!("{essence:?}") };
+        Err(ApiError::UnsupportedMediaType(format!(
+            "content type {shown} is not supported; send application/json (or */*+json) or application/x-www-form-urlencoded"
+        )))
+    }
+}
+
+/// Checks the content type (only when there is a body) and parses it; `{}` when empty.
+pub fn parse_body(request: &HttpRequest, body: &[u8]) -> Result<Value, ApiError> {
+    if body.is_empty() {
+        return Ok(Value::Object(Map::new()));
+    }
+    match body_kind(request)? {
+        BodyKind::Json => {
+            serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))
+        }
+        BodyKind::Form => {
+            let text = std::str::from_utf8(body)
+                .map_err(|e| ApiError::BadRequest(format!("malformed form body: not UTF-8: {e}")))?;
+            Ok(qs::parse(text))
+        }
+    }
+}
+
+/// All headers, names lower-cased, repeated headers joined with ", ", credentials left out.
+pub fn headers_object(request: &HttpRequest) -> Map<String, Value> {
+    let mut headers = Map::new();
+    for (name, value) in request.headers() {
+        let name = name.as_str();
+        if SECRET_HEADERS.contains(&name) {
+            continue;
+        }
+        let text = String::from_utf8_lossy(value.as_bytes());
+        match headers.get_mut(name) {
+            Some(Value::String(existing)) => {
+                existing.push_str(", ");
+                existing.push_str(&text);
+            }
+            _ => {
+                headers.insert(name.to_owned(), Value::String(text.into_owned()));
+            }
+        }
+    }
+    headers
+}
+
+/// Copies the value at each mapping's `key` to its `_var` in the same object.
+fn apply_mappings(target: &mut Value, mappings: &[FieldMapping], lowercase_keys: bool) {
+    for mapping in mappings {
+        let Some(var) = mapping.var.as_deref() else { continue };
+        let key = if lowercase_keys { mapping.key.to_ascii_lowercase() } else { mapping.key.clone() };
+        let value = Path::parse(&key).get(target).cloned().unwrap_or(Value::Null);
+        if let Value::Object(map) = target {
+            map.insert(var.to_owned(), value);
+        }
+    }
+}
+
+/// `$context`: `{headers, query, body}` with `_var`s added.
+pub fn build_context(request: &HttpRequest, body: Value, parsing: &RequestParsing) -> Value {
+    let mut headers = Value::Object(headers_object(request));
+    let mut query = qs::parse(request.query_string());
+    let mut body = body;
+    apply_mappings(&mut headers, &parsing.headers, true);
+    apply_mappings(&mut query, &parsing.query, false);
+    apply_mappings(&mut body, &parsing.body, false);
+    let mut context = Map::with_capacity(3);
+    context.insert("headers".into(), headers);
+    context.insert("query".into(), query);
+    context.insert("body".into(), body);
+    Value::Object(context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+    use serde_json::json;
+
+    #[test]
+    fn content_types() {
+        let json = TestRequest::default().insert_header((CONTENT_TYPE, "application/json; charset=utf-8")).to_http_request();
+        assert_eq!(body_kind(&json).unwrap(), BodyKind::Json);
+        let vendor = TestRequest::default().insert_header((CONTENT_TYPE, "application/vnd.psp.event+json")).to_http_request();
+        assert_eq!(body_kind(&vendor).unwrap(), BodyKind::Json);
+        let form = TestRequest::default().insert_header((CONTENT_TYPE, "application/x-www-form-urlencoded")).to_http_request();
+        assert_eq!(body_kind(&form).unwrap(), BodyKind::Form);
+        let text = TestRequest::default().insert_header((CONTENT_TYPE, "text/plain")).to_http_request();
+        assert!(matches!(body_kind(&text), Err(ApiError::UnsupportedMediaType(_))));
+        let none = TestRequest::default().to_http_request();
+        assert!(matches!(parse_body(&none, b"x"), Err(ApiError::UnsupportedMediaType(_))));
+        assert_eq!(parse_body(&none, b"").unwrap(), json!({}));
+    }
+
+    #[test]
+    fn context_with_vars_and_without_credentials() {
+        let request = TestRequest::post()
+            .uri("/api/webhook:trigger/k?order[id]=7&tags[]=a")
+            .insert_header(("X-Request-Id", "r-1"))
+            .insert_header(("Authorization", "Basic eDp5"))
+            .insert_header(("Cookie", "s=1"))
+            .insert_header(("Proxy-Authorization", "Basic eDp5"))
+            .to_http_request();
+        let parsing: RequestParsing = serde_json::from_value(json!({
+            "headers": [{"key": "X-Request-Id", "_var": "requestId"}],
+            "query": [{"key": "order.id", "alias": "Order", "_var": "orderId"}],
+            "body": [{"key": "data.items[0].id", "_var": "firstItem"}, {"key": "data.missing", "_var": "gone"}]
+        }))
+        .unwrap();
+        let context = build_context(&request, json!({"data": {"items": [{"id": "i1"}]}}), &parsing);
+        assert_eq!(context["headers"]["x-request-id"], "r-1");
+        assert_eq!(context["headers"]["requestId"], "r-1");
+        assert!(context["headers"].get("authorization").is_none());
+        assert!(context["headers"].get("cookie").is_none());
+        assert!(context["headers"].get("proxy-authorization").is_none());
+        assert_eq!(context["query"], json!({"order": {"id": "7"}, "tags": ["a"], "orderId": "7"}));
+        assert_eq!(context["body"]["firstItem"], "i1");
+        assert_eq!(context["body"]["gone"], Value::Null);
+    }
+}

@@ -1,0 +1,33 @@
+//! What every handler shares: the catalog, storage, queue, reply bus, metrics and settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookflow_shared::catalog::Catalog;
+use hookflow_shared::queue::QueueProducer;
+use hookflow_shared::reply::ReplyBus;
+use hookflow_shared::storage::Storage;
+use prometheus::Registry;
+
+use crate::metrics::IngressMetrics;
+
+/// Settings the handlers read on every request, copied out of the configuration once.
+#[derive(Clone)]
+pub struct Settings {
+    pub max_body_bytes: usize,
+    pub sync_timeout: Duration,
+    /// Base of `webhookUrl`, without a trailing slash.
+    pub public_url: String,
+    pub admin_token: String,
+}
+
+/// Shared by every handler (wrapped in `web::Data`).
+pub struct AppState {
+    pub catalog: Arc<Catalog>,
+    pub storage: Storage,
+    pub producer: Arc<dyn QueueProducer>,
+    pub replies: Arc<dyn ReplyBus>,
+    pub metrics: IngressMetrics,
+    pub registry: Registry,
+    pub settings: Settings,
+}
