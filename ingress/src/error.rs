@@ -59,9 +59,9 @@ impl ApiError {
 impl From<StorageError> for ApiError {
     fn from(error: StorageError) -> Self {
         match error {
-            StorageError::Conflict(key) => {
-                Self::Conflict(format!("workflow {key:?} was changed by another request at the same time; retry"))
-            }
+            StorageError::Conflict(key) => Self::Conflict(format!(
+                "workflow {key:?} was changed by another request at the same time; retry"
+            )),
             other => Self::Internal(other.into()),
         }
     }

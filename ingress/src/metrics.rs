@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use prometheus::{Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
 
 /// Webhook-side metrics.
 #[derive(Clone)]
@@ -15,7 +18,8 @@ pub struct IngressMetrics {
 }
 
 /// From 100 µs to 30 s (the default sync wait).
-const BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
+const BUCKETS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
 
 impl IngressMetrics {
     pub fn new(registry: &Registry) -> prometheus::Result<Self> {
@@ -29,8 +33,11 @@ impl IngressMetrics {
             &["mode"],
         )?;
         let publish_duration = Histogram::with_opts(
-            HistogramOpts::new("hookflow_queue_publish_duration_seconds", "Time until the queue accepted an execution")
-                .buckets(BUCKETS.to_vec()),
+            HistogramOpts::new(
+                "hookflow_queue_publish_duration_seconds",
+                "Time until the queue accepted an execution",
+            )
+            .buckets(BUCKETS.to_vec()),
         )?;
         let sync_inflight = IntGauge::new("hookflow_sync_inflight", "Sync callers waiting for their answer")?;
         let sync_timeouts = IntCounter::new("hookflow_sync_timeouts_total", "Sync callers answered 408")?;

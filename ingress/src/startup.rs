@@ -53,7 +53,9 @@ struct EmbeddedWorkers {
 fn admin_token(config: &Config) -> anyhow::Result<(String, bool)> {
     match &config.admin_token {
         Some(token) => Ok((token.clone(), false)),
-        None if config.is_embedded() => Ok((crate::workflows::generate_key() + &crate::workflows::generate_key(), true)),
+        None if config.is_embedded() => {
+            Ok((crate::workflows::generate_key() + &crate::workflows::generate_key(), true))
+        }
         None => bail!("HOOKFLOW_ADMIN_TOKEN is required in distributed mode"),
     }
 }
@@ -97,7 +99,8 @@ impl Application {
         }
         let workers = embedded_workers(&config, consumer, catalog, replies, storage, worker_metrics);
 
-        let listener = TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
+        let listener =
+            TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
         let port = listener.local_addr()?.port();
         let server = serve(listener, state.clone())?;
         if generated {
@@ -188,8 +191,10 @@ fn embedded_workers(
 ) -> EmbeddedWorkers {
     let (recorder, recorder_task) = Recorder::spawn(storage.clone(), config.record_executions);
     let shutdown = CancellationToken::new();
-    let pruner = tokio::spawn(hookflow_worker::pruner::run(storage, config.execution_retention, shutdown.clone()));
-    let pool = WorkerPool::new(Box::new(consumer), catalog, replies, recorder, metrics, config.worker_concurrency);
+    let pruner =
+        tokio::spawn(hookflow_worker::pruner::run(storage, config.execution_retention, shutdown.clone()));
+    let pool =
+        WorkerPool::new(Box::new(consumer), catalog, replies, recorder, metrics, config.worker_concurrency);
     EmbeddedWorkers { pool, recorder: recorder_task, pruner, shutdown }
 }
 
@@ -199,8 +204,12 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
         App::new()
             .app_data(state.clone())
             .app_data(web::PayloadConfig::new(state.settings.max_body_bytes.max(4 * 1024 * 1024)))
-            .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
-            .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
+            .app_data(
+                web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
+            )
+            .app_data(
+                web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
+            )
             .configure(routes::configure)
             .default_service(web::to(|| async {
                 actix_web::ResponseError::error_response(&ApiError::NotFound("no such route".into()))

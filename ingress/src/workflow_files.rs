@@ -16,7 +16,9 @@ fn read_definition(path: &Path) -> anyhow::Result<Value> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
     Ok(match extension.as_str() {
-        "json" => serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?,
+        "json" => {
+            serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", path.display()))?
+        }
         _ => serde_yaml::from_str(&text).with_context(|| format!("{} is not valid YAML", path.display()))?,
     })
 }
@@ -27,7 +29,8 @@ pub async fn apply_dir(state: &AppState, dir: &Path) -> anyhow::Result<usize> {
         .with_context(|| format!("HOOKFLOW_WORKFLOWS_DIR {}", dir.display()))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|path| {
-            matches!(path.extension().and_then(|e| e.to_str()), Some("json" | "yaml" | "yml")) && path.is_file()
+            matches!(path.extension().and_then(|e| e.to_str()), Some("json" | "yaml" | "yml"))
+                && path.is_file()
         })
         .collect();
     paths.sort();
@@ -36,14 +39,19 @@ pub async fn apply_dir(state: &AppState, dir: &Path) -> anyhow::Result<usize> {
         let definition = match decode_workflow(value) {
             Ok(definition) => definition,
             Err(problems) => {
-                let list: Vec<String> = problems.iter().map(|p| format!("  {}: {}", p.path, p.message)).collect();
+                let list: Vec<String> =
+                    problems.iter().map(|p| format!("  {}: {}", p.path, p.message)).collect();
                 bail!("{} is not a valid workflow:\n{}", path.display(), list.join("\n"));
             }
         };
         if definition.key.is_empty() {
-            bail!("{}: a workflow file needs a \"key\" so that restarts update it instead of adding copies", path.display());
+            bail!(
+                "{}: a workflow file needs a \"key\" so that restarts update it instead of adding copies",
+                path.display()
+            );
         }
-        let (stored, outcome) = workflows::save(state, definition).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (stored, outcome) =
+            workflows::save(state, definition).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         tracing::info!(file = %path.display(), key = %stored.definition.key, version = stored.version, ?outcome, "workflow file applied");
     }
     Ok(paths.len())

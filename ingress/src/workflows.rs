@@ -20,7 +20,10 @@ pub fn generate_key() -> String {
 }
 
 /// Stores `definition` (a new version when it changed) and makes it current in the catalog.
-pub async fn save(state: &AppState, mut definition: WorkflowDefinition) -> Result<(StoredWorkflow, SaveOutcome), ApiError> {
+pub async fn save(
+    state: &AppState,
+    mut definition: WorkflowDefinition,
+) -> Result<(StoredWorkflow, SaveOutcome), ApiError> {
     if definition.key.is_empty() {
         definition.key = generate_key();
     }

@@ -98,7 +98,11 @@ impl Catalog {
 
     /// The definition of `key` at `version`: the current one from memory, an older one from
     /// storage (then remembered).
-    pub async fn definition(&self, key: &str, version: i32) -> Result<Option<Arc<WorkflowDefinition>>, StorageError> {
+    pub async fn definition(
+        &self,
+        key: &str,
+        version: i32,
+    ) -> Result<Option<Arc<WorkflowDefinition>>, StorageError> {
         if let Some(live) = self.get(key).filter(|live| live.version == version) {
             return Ok(Some(live.definition.clone()));
         }

@@ -221,7 +221,10 @@ impl TryFrom<RawConfig> for Config {
         let admin_token = non_empty(raw.admin_token);
         if amqp_url.is_some() {
             if redis_url.is_none() {
-                return Err(invalid("HOOKFLOW_REDIS_URL", "required in distributed mode (HOOKFLOW_AMQP_URL is set)"));
+                return Err(invalid(
+                    "HOOKFLOW_REDIS_URL",
+                    "required in distributed mode (HOOKFLOW_AMQP_URL is set)",
+                ));
             }
             if raw.database_url.trim().starts_with("sqlite:") {
                 return Err(invalid(

@@ -43,7 +43,15 @@ fn check_shape(node: &Node<DefaultNumericTypes>) -> Result<(), String> {
     let expected = match node.operator() {
         Add | Sub | Mul | Div | Mod | Exp | Eq | Neq | Gt | Lt | Geq | Leq | And | Or => Some(2),
         Not | Neg | FunctionIdentifier { .. } => Some(1),
-        Assign | AddAssign | SubAssign | MulAssign | DivAssign | ModAssign | ExpAssign | AndAssign | OrAssign
+        Assign
+        | AddAssign
+        | SubAssign
+        | MulAssign
+        | DivAssign
+        | ModAssign
+        | ExpAssign
+        | AndAssign
+        | OrAssign
         | VariableIdentifierWrite { .. } => return Err("expression: assignments are not allowed".into()),
         _ => None,
     };
@@ -132,7 +140,10 @@ mod tests {
 
     #[test]
     fn comparison_and_logic() {
-        assert_eq!(eval("{{$context.body.status}} == \"paid\" && {{$context.body.amount}} > 10").unwrap(), json!(true));
+        assert_eq!(
+            eval("{{$context.body.status}} == \"paid\" && {{$context.body.amount}} > 10").unwrap(),
+            json!(true)
+        );
         assert_eq!(eval("!({{$context.body.amount}} >= 41) || false").unwrap(), json!(true));
     }
 

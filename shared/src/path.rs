@@ -108,7 +108,10 @@ mod tests {
             Path::parse("query[0].a").0,
             vec![Segment::Key("query".into()), Segment::Index(0), Segment::Key("a".into())]
         );
-        assert_eq!(Path::parse("a.1.b").0, vec![Segment::Key("a".into()), Segment::Index(1), Segment::Key("b".into())]);
+        assert_eq!(
+            Path::parse("a.1.b").0,
+            vec![Segment::Key("a".into()), Segment::Index(1), Segment::Key("b".into())]
+        );
         assert_eq!(Path::parse("a['x y']").0, vec![Segment::Key("a".into()), Segment::Key("x y".into())]);
         assert_eq!(Path::parse("a..b").0.len(), 2);
         assert_eq!(Path::parse("007").0, vec![Segment::Key("007".into())]);
@@ -128,6 +131,9 @@ mod tests {
     #[test]
     fn lists_paths_like_the_parse_button() {
         assert_eq!(list_paths(&json!({"a": 1, "b": {"c": 2}})), vec!["a", "b", "b.c"]);
-        assert_eq!(list_paths(&json!({"query": [{"a": 1}, {"b": 2}]})), vec!["query", "query[0]", "query[0].a"]);
+        assert_eq!(
+            list_paths(&json!({"query": [{"a": 1}, {"b": 2}]})),
+            vec!["query", "query[0]", "query[0].a"]
+        );
     }
 }

@@ -121,7 +121,9 @@ impl Tree {
                 items.insert(next, Tree::Leaf(value));
             }
             (this @ Tree::List(_), Some((Step::Key(_), _))) => {
-                let Tree::List(items) = std::mem::replace(this, Tree::Object(Vec::new())) else { unreachable!() };
+                let Tree::List(items) = std::mem::replace(this, Tree::Object(Vec::new())) else {
+                    unreachable!()
+                };
                 let mut entries: Vec<(String, Tree)> =
                     items.into_iter().map(|(i, child)| (i.to_string(), child)).collect();
                 if let Some((Step::Key(key), rest)) = steps.split_first() {
@@ -175,7 +177,10 @@ mod tests {
     fn nested_objects() {
         assert_eq!(parse("a[b]=1&a[c][d]=2"), json!({"a": {"b": "1", "c": {"d": "2"}}}));
         assert_eq!(parse("a%5Bb%5D=1"), json!({"a": {"b": "1"}}));
-        assert_eq!(parse("order[id]=7&order[items][0][sku]=x"), json!({"order": {"id": "7", "items": [{"sku": "x"}]}}));
+        assert_eq!(
+            parse("order[id]=7&order[items][0][sku]=x"),
+            json!({"order": {"id": "7", "items": [{"sku": "x"}]}})
+        );
     }
 
     #[test]

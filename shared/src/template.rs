@@ -244,7 +244,8 @@ mod tests {
         let context = json!({"body": {"amount": 42, "status": "paid", "tags": ["a", "b"], "none": null},
                              "query": {"id": "7"}});
         let jobs: Map<String, Value> = json!({"calc": 84, "obj": {"x": [1, 2]}}).as_object().unwrap().clone();
-        let scopes: Map<String, Value> = json!({"loop1": {"item": "i", "index": 0}}).as_object().unwrap().clone();
+        let scopes: Map<String, Value> =
+            json!({"loop1": {"item": "i", "index": 0}}).as_object().unwrap().clone();
         f(&Variables { context: &context, jobs: &jobs, scopes: &scopes })
     }
 
@@ -263,7 +264,10 @@ mod tests {
     #[test]
     fn interpolation_is_text() {
         with_vars(|v| {
-            assert_eq!(v.render_str("order {{$context.query.id}}: {{$context.body.amount}}"), json!("order 7: 42"));
+            assert_eq!(
+                v.render_str("order {{$context.query.id}}: {{$context.body.amount}}"),
+                json!("order 7: 42")
+            );
             assert_eq!(v.render_str("x{{$context.body.none}}y"), json!("xy"));
             assert_eq!(v.render_str("tags={{$context.body.tags}}"), json!("tags=[\"a\",\"b\"]"));
             assert_eq!(v.render_str("no placeholders"), json!("no placeholders"));
@@ -287,7 +291,8 @@ mod tests {
     #[test]
     fn object_keys_and_nesting() {
         with_vars(|v| {
-            let rendered = v.render_value(&json!({"k_{{$context.query.id}}": ["{{$context.body.amount}}", true, 1]}));
+            let rendered =
+                v.render_value(&json!({"k_{{$context.query.id}}": ["{{$context.body.amount}}", true, 1]}));
             assert_eq!(rendered, json!({"k_7": [42, true, 1]}));
         });
     }

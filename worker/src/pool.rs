@@ -139,7 +139,12 @@ pub fn default_reply(record: &ExecutionRecord) -> Reply {
     Reply { execution_id: record.id, status_code, headers: Vec::new(), body }
 }
 
-fn not_run(request: &ExecutionRequest, attempt: u32, status: ExecutionStatus, reason: &str) -> ExecutionRecord {
+fn not_run(
+    request: &ExecutionRequest,
+    attempt: u32,
+    status: ExecutionStatus,
+    reason: &str,
+) -> ExecutionRecord {
     ExecutionRecord {
         id: request.execution_id,
         workflow_key: request.workflow_key.clone(),

@@ -77,12 +77,16 @@ fn decode_node(value: Value, path: &str, problems: &mut Vec<Problem>) -> Option<
     let branches = match (labels, object.remove("branches")) {
         (_, None | Some(Value::Null)) => Map::new(),
         (None, Some(_)) => {
-            problems.push(Problem::new(format!("{path}.branches"), format!("a {node_type:?} node has no branches")));
+            problems.push(Problem::new(
+                format!("{path}.branches"),
+                format!("a {node_type:?} node has no branches"),
+            ));
             Map::new()
         }
         (Some(_), Some(Value::Object(map))) => map,
         (Some(_), Some(_)) => {
-            problems.push(Problem::new(format!("{path}.branches"), "must be an object of label → list of nodes"));
+            problems
+                .push(Problem::new(format!("{path}.branches"), "must be an object of label → list of nodes"));
             Map::new()
         }
     };
@@ -120,7 +124,9 @@ fn decode_node(value: Value, path: &str, problems: &mut Vec<Problem>) -> Option<
             config: deserialize_at(config, &config_path, problems)?,
             branches: decoded_branches,
         },
-        "calculation" => Node::Calculation { key, title, config: deserialize_at(config, &config_path, problems)? },
+        "calculation" => {
+            Node::Calculation { key, title, config: deserialize_at(config, &config_path, problems)? }
+        }
         "response" => Node::Response { key, title, config: deserialize_at(config, &config_path, problems)? },
         "end" => Node::End { key, title, config: deserialize_at(config, &config_path, problems)? },
         other => {

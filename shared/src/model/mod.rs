@@ -9,8 +9,8 @@ mod workflow;
 
 pub use decode::{decode_workflow, Problem};
 pub use node::{
-    CalculationConfig, CalculationEngine, CalculationGroup, CalculationItem, ConditionBranches, ConditionConfig,
-    ConditionEngine, EndConfig, GroupBody, GroupType, Node, ResponseConfig,
+    CalculationConfig, CalculationEngine, CalculationGroup, CalculationItem, ConditionBranches,
+    ConditionConfig, ConditionEngine, EndConfig, GroupBody, GroupType, Node, ResponseConfig,
 };
 pub use status::{ExecutionStatus, Mode};
 pub use validate::{is_valid_header_name, is_valid_header_value, is_valid_workflow_key};

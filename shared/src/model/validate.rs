@@ -24,8 +24,7 @@ fn is_valid_node_key(key: &str) -> bool {
 
 /// An HTTP token (RFC 9110 `tchar`s).
 pub fn is_valid_header_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// Header values may not contain CR, LF or other control characters but tab.
@@ -43,9 +42,11 @@ pub(super) fn validate(definition: &WorkflowDefinition) -> Vec<Problem> {
         problems.push(Problem::new("key", "must match [a-z0-9][a-z0-9_-]{2,63}"));
     }
     let trigger = &definition.trigger;
-    for (part, mappings) in
-        [("headers", &trigger.request.headers), ("query", &trigger.request.query), ("body", &trigger.request.body)]
-    {
+    for (part, mappings) in [
+        ("headers", &trigger.request.headers),
+        ("query", &trigger.request.query),
+        ("body", &trigger.request.body),
+    ] {
         check_mappings(mappings, &format!("trigger.request.{part}"), &mut problems);
     }
     if !valid_status(trigger.response.status_code) {
@@ -55,10 +56,14 @@ pub(super) fn validate(definition: &WorkflowDefinition) -> Vec<Problem> {
     // These are part of the contract but not enforced by this version; accepting them silently
     // would leave a webhook open that its owner believes is protected.
     if trigger.signature.as_ref().is_some_and(|v| !v.is_null()) {
-        problems.push(Problem::new("trigger.signature", "signature verification is not supported by this version"));
+        problems.push(Problem::new(
+            "trigger.signature",
+            "signature verification is not supported by this version",
+        ));
     }
     if trigger.idempotency.as_ref().is_some_and(|v| !v.is_null()) {
-        problems.push(Problem::new("trigger.idempotency", "idempotency keys are not supported by this version"));
+        problems
+            .push(Problem::new("trigger.idempotency", "idempotency keys are not supported by this version"));
     }
     if !trigger.allowed_ips.is_empty() {
         problems.push(Problem::new("trigger.allowedIps", "IP allow-lists are not supported by this version"));
@@ -82,10 +87,16 @@ fn check_mappings(mappings: &[FieldMapping], path: &str, problems: &mut Vec<Prob
 fn check_headers(headers: &[Header], path: &str, templated: bool, problems: &mut Vec<Problem>) {
     for (i, header) in headers.iter().enumerate() {
         if !is_valid_header_name(&header.name) {
-            problems.push(Problem::new(format!("{path}[{i}].name"), format!("not a valid header name: {:?}", header.name)));
+            problems.push(Problem::new(
+                format!("{path}[{i}].name"),
+                format!("not a valid header name: {:?}", header.name),
+            ));
         }
         if !is_valid_header_value(&header.value) {
-            problems.push(Problem::new(format!("{path}[{i}].value"), "header values may not contain CR, LF or control characters"));
+            problems.push(Problem::new(
+                format!("{path}[{i}].value"),
+                "header values may not contain CR, LF or control characters",
+            ));
         }
         if templated {
             check_template(&header.value, &format!("{path}[{i}].value"), problems);
@@ -148,11 +159,13 @@ fn check_node(node: &Node, at: &str, sync: bool, seen: &mut HashSet<String>, pro
             match config.engine {
                 ConditionEngine::Basic => match &config.calculation {
                     Some(group) => check_group(&group.group, &format!("{cfg}.calculation.group"), problems),
-                    None => problems.push(Problem::new(format!("{cfg}.calculation"), "required by the basic engine")),
+                    None => problems
+                        .push(Problem::new(format!("{cfg}.calculation"), "required by the basic engine")),
                 },
                 ConditionEngine::Expression => match &config.expression {
                     Some(text) => check_expression(text, &format!("{cfg}.expression"), problems),
-                    None => problems.push(Problem::new(format!("{cfg}.expression"), "required by the expression engine")),
+                    None => problems
+                        .push(Problem::new(format!("{cfg}.expression"), "required by the expression engine")),
                 },
             }
         }
@@ -174,7 +187,10 @@ fn check_node(node: &Node, at: &str, sync: bool, seen: &mut HashSet<String>, pro
         }
         Node::End { config, .. } => {
             if !matches!(config.end_status, ExecutionStatus::Resolved | ExecutionStatus::Failed) {
-                problems.push(Problem::new(format!("{at}.config.endStatus"), "must be resolved (1) or failed (-1)"));
+                problems.push(Problem::new(
+                    format!("{at}.config.endStatus"),
+                    "must be resolved (1) or failed (-1)",
+                ));
             }
         }
     }
@@ -192,9 +208,16 @@ fn check_group(group: &GroupBody, path: &str, problems: &mut Vec<Problem>) {
                     problems.push(Problem::new(format!("{at}.calculator"), "must not be empty"));
                 }
                 if operands.len() != 2 {
-                    problems.push(Problem::new(format!("{at}.operands"), "a comparison takes exactly two operands"));
+                    problems.push(Problem::new(
+                        format!("{at}.operands"),
+                        "a comparison takes exactly two operands",
+                    ));
                 }
-                check_json_templates(&serde_json::Value::Array(operands.clone()), &format!("{at}.operands"), problems);
+                check_json_templates(
+                    &serde_json::Value::Array(operands.clone()),
+                    &format!("{at}.operands"),
+                    problems,
+                );
             }
             _ => problems.push(Problem::new(at, "must be either {calculator, operands} or {group}")),
         }
@@ -222,10 +245,13 @@ mod tests {
 
     #[test]
     fn duplicate_node_keys_across_branches() {
-        let path = only_path(workflow(true, json!([
-            {"key": "c", "type": "condition", "config": {"engine": "expression", "expression": "true"},
-             "branches": {"true": [{"key": "x", "type": "end"}], "false": [{"key": "x", "type": "end"}]}}
-        ])));
+        let path = only_path(workflow(
+            true,
+            json!([
+                {"key": "c", "type": "condition", "config": {"engine": "expression", "expression": "true"},
+                 "branches": {"true": [{"key": "x", "type": "end"}], "false": [{"key": "x", "type": "end"}]}}
+            ]),
+        ));
         assert_eq!(path, "nodes[0].branches.false[0].key");
     }
 
@@ -237,7 +263,13 @@ mod tests {
 
     #[test]
     fn bad_status_codes() {
-        assert_eq!(only_path(workflow(true, json!([{"key": "r", "type": "response", "config": {"statusCode": 99}}]))), "nodes[0].config.statusCode");
+        assert_eq!(
+            only_path(workflow(
+                true,
+                json!([{"key": "r", "type": "response", "config": {"statusCode": 99}}])
+            )),
+            "nodes[0].config.statusCode"
+        );
         let mut async_workflow = workflow(false, json!([]));
         async_workflow["trigger"]["response"] = json!({"statusCode": 600});
         assert_eq!(only_path(async_workflow), "trigger.response.statusCode");
@@ -245,32 +277,42 @@ mod tests {
 
     #[test]
     fn bad_header_names_and_values() {
-        let problems = problems_of(workflow(true, json!([{"key": "r", "type": "response",
-            "config": {"headers": [{"name": "Bad Header", "value": "1"}, {"name": "X-Ok", "value": "a\r\nb"}]}}])));
+        let problems = problems_of(workflow(
+            true,
+            json!([{"key": "r", "type": "response",
+            "config": {"headers": [{"name": "Bad Header", "value": "1"}, {"name": "X-Ok", "value": "a\r\nb"}]}}]),
+        ));
         let paths: Vec<_> = problems.iter().map(|p| p.0.as_str()).collect();
         assert_eq!(paths, vec!["nodes[0].config.headers[0].name", "nodes[0].config.headers[1].value"]);
     }
 
     #[test]
     fn unparsable_templates_and_expressions() {
-        let problems = problems_of(workflow(true, json!([
-            {"key": "r", "type": "response", "config": {"body": {"a": "{{$context.body"}}},
-            {"key": "c", "type": "calculation", "config": {"expression": "1 + * 2"}},
-            {"key": "d", "type": "condition", "config": {"calculation": {"group": {"type": "or", "calculations": [
-                {"calculator": "equal", "operands": ["{{oops}}", 1]}, {"calculator": "gt", "operands": [1]}]}}}}
-        ])));
+        let problems = problems_of(workflow(
+            true,
+            json!([
+                {"key": "r", "type": "response", "config": {"body": {"a": "{{$context.body"}}},
+                {"key": "c", "type": "calculation", "config": {"expression": "1 + * 2"}},
+                {"key": "d", "type": "condition", "config": {"calculation": {"group": {"type": "or", "calculations": [
+                    {"calculator": "equal", "operands": ["{{oops}}", 1]}, {"calculator": "gt", "operands": [1]}]}}}}
+            ]),
+        ));
         let paths: Vec<_> = problems.iter().map(|p| p.0.as_str()).collect();
-        assert_eq!(paths, vec![
-            "nodes[0].config.body.a",
-            "nodes[1].config.expression",
-            "nodes[2].config.calculation.group.calculations[0].operands[0]",
-            "nodes[2].config.calculation.group.calculations[1].operands",
-        ]);
+        assert_eq!(
+            paths,
+            vec![
+                "nodes[0].config.body.a",
+                "nodes[1].config.expression",
+                "nodes[2].config.calculation.group.calculations[0].operands[0]",
+                "nodes[2].config.calculation.group.calculations[1].operands",
+            ]
+        );
     }
 
     #[test]
     fn unknown_fields_and_node_types() {
-        let problems = problems_of(json!({"key": "k-1", "trigger": {"type": "webhook", "colour": 1}, "nodes": [
+        let problems =
+            problems_of(json!({"key": "k-1", "trigger": {"type": "webhook", "colour": 1}, "nodes": [
             {"key": "a", "type": "warp", "config": {}}]}));
         let paths: Vec<_> = problems.iter().map(|p| p.0.as_str()).collect();
         assert_eq!(paths, vec!["nodes[0].type", "trigger.colour"]);
@@ -295,13 +337,19 @@ mod tests {
 
     #[test]
     fn end_status_and_condition_shape() {
-        let problems = problems_of(workflow(true, json!([
-            {"key": "e", "type": "end", "config": {"endStatus": -3}},
-            {"key": "c", "type": "condition", "config": {"rejectOnFalse": true, "engine": "expression", "expression": "true"},
-             "branches": {"true": [{"key": "z", "type": "end"}]}},
-            {"key": "b", "type": "condition", "config": {"engine": "basic"}}
-        ])));
+        let problems = problems_of(workflow(
+            true,
+            json!([
+                {"key": "e", "type": "end", "config": {"endStatus": -3}},
+                {"key": "c", "type": "condition", "config": {"rejectOnFalse": true, "engine": "expression", "expression": "true"},
+                 "branches": {"true": [{"key": "z", "type": "end"}]}},
+                {"key": "b", "type": "condition", "config": {"engine": "basic"}}
+            ]),
+        ));
         let paths: Vec<_> = problems.iter().map(|p| p.0.as_str()).collect();
-        assert_eq!(paths, vec!["nodes[0].config.endStatus", "nodes[1].branches", "nodes[2].config.calculation"]);
+        assert_eq!(
+            paths,
+            vec!["nodes[0].config.endStatus", "nodes[1].branches", "nodes[2].config.calculation"]
+        );
     }
 }

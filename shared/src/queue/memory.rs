@@ -61,7 +61,8 @@ impl QueueConsumer for MemoryConsumer {
             Some(item) = self.asynchronous.recv() => item,
             else => return Err(QueueError::Closed),
         };
-        let acker = MemoryAcker { item: Some((request.clone(), delivered + 1)), requeue: self.requeue.clone() };
+        let acker =
+            MemoryAcker { item: Some((request.clone(), delivered + 1)), requeue: self.requeue.clone() };
         Ok(Delivery { request, attempt: delivered + 1, acker: Box::new(acker) })
     }
 }

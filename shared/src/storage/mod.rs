@@ -5,6 +5,8 @@
 mod entities;
 mod migration;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -58,6 +60,10 @@ const INSERT_CHUNK: usize = 500;
 #[derive(Clone)]
 pub struct Storage {
     db: DatabaseConnection,
+    /// SQLite only: its transactions start as readers and fail with "database is locked" when
+    /// two try to become the writer at once, whatever the busy timeout. Embedded mode is one
+    /// process, so taking this lock around every write transaction serialises them up front.
+    sqlite_writes: Option<Arc<tokio::sync::Mutex<()>>>,
 }
 
 impl Storage {
@@ -79,7 +85,16 @@ impl Storage {
             db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
         }
         Migrator::up(&db, None).await?;
-        Ok(Self { db })
+        let sqlite_writes = url.starts_with("sqlite:").then(|| Arc::new(tokio::sync::Mutex::new(())));
+        Ok(Self { db, sqlite_writes })
+    }
+
+    /// Held for the length of a write transaction (SQLite only).
+    async fn write_lock(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.sqlite_writes {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
     }
 
     /// Whether the database answers.
@@ -103,6 +118,7 @@ impl Storage {
         definition: WorkflowDefinition,
     ) -> Result<(StoredWorkflow, SaveOutcome), StorageError> {
         let key = definition.key.clone();
+        let _writing = self.write_lock().await;
         let txn = self.db.begin().await?;
         let current = workflow::Entity::find_by_id(key.clone()).one(&txn).await?;
         if let Some(row) = &current {
@@ -156,6 +172,7 @@ impl Storage {
 
     /// Removes a workflow; its versions and executions stay for history.
     pub async fn delete_workflow(&self, key: &str) -> Result<bool, StorageError> {
+        let _writing = self.write_lock().await;
         let result = workflow::Entity::delete_by_id(key.to_owned()).exec(&self.db).await?;
         Ok(result.rows_affected > 0)
     }
@@ -179,7 +196,11 @@ impl Storage {
             .collect()
     }
 
-    pub async fn get_version(&self, key: &str, version: i32) -> Result<Option<WorkflowDefinition>, StorageError> {
+    pub async fn get_version(
+        &self,
+        key: &str,
+        version: i32,
+    ) -> Result<Option<WorkflowDefinition>, StorageError> {
         let row = workflow_version::Entity::find_by_id((key.to_owned(), version)).one(&self.db).await?;
         row.map(|row| definition_from_json(row.definition)).transpose()
     }
@@ -190,6 +211,7 @@ impl Storage {
         if records.is_empty() {
             return Ok(());
         }
+        let _writing = self.write_lock().await;
         let txn = self.db.begin().await?;
         let ids: Vec<Uuid> = records.iter().map(|r| r.id).collect();
         let mut existing = std::collections::HashSet::new();
@@ -248,7 +270,8 @@ impl Storage {
         limit: u64,
         cursor: Option<Uuid>,
     ) -> Result<(Vec<ExecutionRecord>, Option<Uuid>), StorageError> {
-        let mut query = execution::Entity::find().filter(execution::Column::WorkflowKey.eq(workflow_key.to_owned()));
+        let mut query =
+            execution::Entity::find().filter(execution::Column::WorkflowKey.eq(workflow_key.to_owned()));
         if let Some(status) = status {
             query = query.filter(execution::Column::Status.eq(status.as_str()));
         }
@@ -265,6 +288,7 @@ impl Storage {
 
     /// Deletes executions (and their jobs) created before `before`; returns how many.
     pub async fn prune_executions(&self, before: DateTime<Utc>) -> Result<u64, StorageError> {
+        let _writing = self.write_lock().await;
         let txn = self.db.begin().await?;
         let old = execution::Entity::find()
             .select_only()

@@ -90,14 +90,20 @@ pub async fn run_execution(
 }
 
 /// Walks one sequence. Boxed because branches recurse.
-fn walk<'s, 'a: 's>(nodes: &'s [Node], state: &'s mut State<'a>) -> Pin<Box<dyn Future<Output = Flow> + Send + 's>> {
+fn walk<'s, 'a: 's>(
+    nodes: &'s [Node],
+    state: &'s mut State<'a>,
+) -> Pin<Box<dyn Future<Output = Flow> + Send + 's>> {
     Box::pin(async move {
         for node in nodes {
             let started = Instant::now();
             let started_at = Utc::now();
             let NodeResult { status, result, next } = {
-                let variables =
-                    Variables { context: &state.request.context, jobs: &state.jobs_by_key, scopes: &state.scopes };
+                let variables = Variables {
+                    context: &state.request.context,
+                    jobs: &state.jobs_by_key,
+                    scopes: &state.scopes,
+                };
                 nodes::run(node, &variables, state.request).await
             };
             state.metrics.observe_node(node.type_name(), started.elapsed());
@@ -149,9 +155,10 @@ mod tests {
     }
 
     async fn run(nodes: Value, body: Value) -> Outcome {
-        let definition =
-            decode_workflow(json!({"key": "wf-1", "sync": true, "trigger": {"type": "webhook"}, "nodes": nodes}))
-                .unwrap();
+        let definition = decode_workflow(
+            json!({"key": "wf-1", "sync": true, "trigger": {"type": "webhook"}, "nodes": nodes}),
+        )
+        .unwrap();
         let metrics = WorkerMetrics::new(&prometheus::Registry::new()).unwrap();
         run_execution(&definition, &request(body), 1, None, &metrics).await
     }
@@ -173,7 +180,12 @@ mod tests {
     async fn a_finished_branch_continues_after_its_branching_node() {
         let outcome = run(
             json!([
-                condition("c1", "{{$context.body.n}} > 1", json!([calc("t1", "1"), calc("t2", "2")]), json!([calc("f1", "3")])),
+                condition(
+                    "c1",
+                    "{{$context.body.n}} > 1",
+                    json!([calc("t1", "1"), calc("t2", "2")]),
+                    json!([calc("f1", "3")])
+                ),
                 calc("after", "{{$jobsMapByNodeKey.t2}} * 10")
             ]),
             json!({"n": 5}),
@@ -189,10 +201,20 @@ mod tests {
     async fn nested_branches_unwind_to_the_outer_sequence() {
         let outcome = run(
             json!([
-                condition("outer", "true", json!([
-                    condition("inner", "false", json!([calc("x", "0")]), json!([calc("inner_false", "1")])),
-                    calc("outer_tail", "2")
-                ]), json!([])),
+                condition(
+                    "outer",
+                    "true",
+                    json!([
+                        condition(
+                            "inner",
+                            "false",
+                            json!([calc("x", "0")]),
+                            json!([calc("inner_false", "1")])
+                        ),
+                        calc("outer_tail", "2")
+                    ]),
+                    json!([])
+                ),
                 calc("last", "3")
             ]),
             json!({}),
@@ -205,7 +227,12 @@ mod tests {
     async fn end_stops_the_whole_execution() {
         let outcome = run(
             json!([
-                condition("c", "true", json!([{"key": "stop", "type": "end", "config": {"endStatus": -1}}]), json!([])),
+                condition(
+                    "c",
+                    "true",
+                    json!([{"key": "stop", "type": "end", "config": {"endStatus": -1}}]),
+                    json!([])
+                ),
                 calc("never", "1")
             ]),
             json!({}),
@@ -238,7 +265,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_node_error_ends_the_execution_in_error() {
-        let outcome = run(json!([calc("bad", "{{$context.body.s}} * 2"), calc("never", "1")]), json!({"s": "x"})).await;
+        let outcome =
+            run(json!([calc("bad", "{{$context.body.s}} * 2"), calc("never", "1")]), json!({"s": "x"})).await;
         assert_eq!(keys(&outcome), vec!["bad"]);
         assert_eq!(outcome.record.status, ExecutionStatus::Error);
         assert!(outcome.record.reason.as_deref().unwrap().contains("bad"));

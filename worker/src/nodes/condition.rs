@@ -3,7 +3,9 @@
 //! on false instead.
 
 use hookflow_shared::expression;
-use hookflow_shared::model::{ConditionBranches, ConditionConfig, ConditionEngine, ExecutionStatus, GroupBody, GroupType};
+use hookflow_shared::model::{
+    ConditionBranches, ConditionConfig, ConditionEngine, ExecutionStatus, GroupBody, GroupType,
+};
 use hookflow_shared::template::Variables;
 use serde_json::Value;
 
@@ -100,7 +102,11 @@ mod tests {
         let paid = cmp("equal", json!("{{$context.body.status}}"), json!("paid"));
         let big = cmp("gt", json!("{{$context.body.amount}}"), json!(100));
         let small = cmp("<", json!("{{$context.body.amount}}"), json!(50));
-        assert!(eval(group(GroupType::And, vec![paid.clone(), nested(group(GroupType::Or, vec![big.clone(), small.clone()]))])).unwrap());
+        assert!(eval(group(
+            GroupType::And,
+            vec![paid.clone(), nested(group(GroupType::Or, vec![big.clone(), small.clone()]))]
+        ))
+        .unwrap());
         assert!(!eval(group(GroupType::And, vec![paid.clone(), big.clone()])).unwrap());
         assert!(eval(group(GroupType::Or, vec![big.clone(), paid.clone()])).unwrap());
         assert!(eval(group(GroupType::And, vec![])).unwrap(), "an empty and-group holds");
@@ -109,8 +115,11 @@ mod tests {
 
     #[test]
     fn unknown_calculator_is_an_error() {
-        let err = eval(group(GroupType::Or, vec![cmp("equal", json!(1), json!(1)), cmp("roughly", json!(1), json!(2))]))
-            .unwrap_err();
+        let err = eval(group(
+            GroupType::Or,
+            vec![cmp("equal", json!(1), json!(1)), cmp("roughly", json!(1), json!(2))],
+        ))
+        .unwrap_err();
         assert!(err.contains("roughly"), "{err}");
     }
 
@@ -118,13 +127,18 @@ mod tests {
         let config: ConditionConfig = serde_json::from_value(config).unwrap();
         let branches: &'static ConditionBranches = Box::leak(Box::new(ConditionBranches {
             on_true: (0..on_true)
-                .map(|i| hookflow_shared::model::Node::End { key: format!("e{i}"), title: None, config: Default::default() })
+                .map(|i| hookflow_shared::model::Node::End {
+                    key: format!("e{i}"),
+                    title: None,
+                    config: Default::default(),
+                })
                 .collect(),
             on_false: vec![],
         }));
         let context = json!({"body": {"status": "paid"}});
         let (jobs, scopes) = (Map::new(), Map::new());
-        let result = run("c", &config, branches, &Variables { context: &context, jobs: &jobs, scopes: &scopes });
+        let result =
+            run("c", &config, branches, &Variables { context: &context, jobs: &jobs, scopes: &scopes });
         let next = match result.next {
             Next::Continue => "continue",
             Next::Branch(b) if b.len() == on_true => "true-branch",
@@ -141,11 +155,18 @@ mod tests {
             json!({"rejectOnFalse": reject, "calculation": {"group": {"type": "and", "calculations": [
                 {"calculator": "==", "operands": ["{{$context.body.status}}", status]}]}}})
         };
-        assert_eq!(node_result(basic("paid", false), 1), (ExecutionStatus::Resolved, json!(true), "true-branch"));
-        assert_eq!(node_result(basic("open", false), 1), (ExecutionStatus::Resolved, json!(false), "false-branch"));
+        assert_eq!(
+            node_result(basic("paid", false), 1),
+            (ExecutionStatus::Resolved, json!(true), "true-branch")
+        );
+        assert_eq!(
+            node_result(basic("open", false), 1),
+            (ExecutionStatus::Resolved, json!(false), "false-branch")
+        );
         assert_eq!(node_result(basic("paid", true), 0), (ExecutionStatus::Resolved, json!(true), "continue"));
         assert_eq!(node_result(basic("open", true), 0), (ExecutionStatus::Failed, json!(false), "stop"));
-        let expression = json!({"engine": "expression", "expression": "{{$context.body.status}} == \"paid\""});
+        let expression =
+            json!({"engine": "expression", "expression": "{{$context.body.status}} == \"paid\""});
         assert_eq!(node_result(expression, 1), (ExecutionStatus::Resolved, json!(true), "true-branch"));
     }
 }

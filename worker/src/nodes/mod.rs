@@ -49,7 +49,11 @@ impl<'n> NodeResult<'n> {
 }
 
 /// Runs one node.
-pub async fn run<'n>(node: &'n Node, variables: &Variables<'_>, request: &ExecutionRequest) -> NodeResult<'n> {
+pub async fn run<'n>(
+    node: &'n Node,
+    variables: &Variables<'_>,
+    request: &ExecutionRequest,
+) -> NodeResult<'n> {
     match node {
         Node::Condition { key, config, branches, .. } => condition::run(key, config, branches, variables),
         Node::Calculation { key, config, .. } => calculation::run(key, config, variables),

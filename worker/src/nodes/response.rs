@@ -19,7 +19,10 @@ pub fn run<'n>(
     for header in &config.headers {
         let value = variables.render_text(&header.value).into_owned();
         if !is_valid_header_value(&value) {
-            return NodeResult::error(key, format!("header {:?} rendered to a value with CR, LF or control characters", header.name));
+            return NodeResult::error(
+                key,
+                format!("header {:?} rendered to a value with CR, LF or control characters", header.name),
+            );
         }
         headers.push(Header { name: header.name.clone(), value });
     }

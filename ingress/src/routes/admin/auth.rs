@@ -26,9 +26,15 @@ impl FromRequest for Admin {
             .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
             .map(str::trim);
         let ok = match (expected, given) {
-            (Some(expected), Some(given)) if !expected.is_empty() => bool::from(given.as_bytes().ct_eq(expected)),
+            (Some(expected), Some(given)) if !expected.is_empty() => {
+                bool::from(given.as_bytes().ct_eq(expected))
+            }
             _ => false,
         };
-        ready(if ok { Ok(Admin) } else { Err(ApiError::Unauthorized { challenge: "Bearer realm=\"hookflow\"" }) })
+        ready(if ok {
+            Ok(Admin)
+        } else {
+            Err(ApiError::Unauthorized { challenge: "Bearer realm=\"hookflow\"" })
+        })
     }
 }

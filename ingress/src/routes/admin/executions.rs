@@ -44,15 +44,20 @@ async fn list(
         None => DEFAULT_LIMIT,
         Some(text) => match text.parse::<u64>() {
             Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => return Err(ApiError::BadRequest(format!("limit must be between 1 and {MAX_LIMIT}; got {text:?}"))),
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "limit must be between 1 and {MAX_LIMIT}; got {text:?}"
+                )))
+            }
         },
     };
-    let cursor = match query.cursor.as_deref().filter(|s| !s.is_empty()) {
-        None => None,
-        Some(text) => Some(
-            Uuid::parse_str(text).map_err(|_| ApiError::BadRequest(format!("cursor {text:?} is not a cursor from nextCursor")))?,
-        ),
-    };
+    let cursor =
+        match query.cursor.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(text) => Some(Uuid::parse_str(text).map_err(|_| {
+                ApiError::BadRequest(format!("cursor {text:?} is not a cursor from nextCursor"))
+            })?),
+        };
     let (data, next) = state.storage.list_executions(&key, status, limit, cursor).await?;
     Ok(HttpResponse::Ok().json(json!({ "data": data, "nextCursor": next })))
 }

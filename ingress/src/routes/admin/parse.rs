@@ -29,8 +29,9 @@ struct ParseRequest {
 }
 
 async fn parse(_: Admin, body: web::Bytes) -> Result<HttpResponse, ApiError> {
-    let request: ParseRequest = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("expected {{\"kind\": \"query\"|\"body\", \"example\": \"…\"}}: {e}")))?;
+    let request: ParseRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!("expected {{\"kind\": \"query\"|\"body\", \"example\": \"…\"}}: {e}"))
+    })?;
     let parsed = match request.kind {
         Kind::Query => {
             let example = request.example.trim();

@@ -43,7 +43,12 @@ fn not_found(key: &str) -> ApiError {
     ApiError::NotFound(format!("no workflow has the key {key:?}"))
 }
 
-async fn create(_: Admin, request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn create(
+    _: Admin,
+    request: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let definition = decode(body_value(&request, &body)?)?;
     if !definition.key.is_empty() && state.storage.get_workflow(&definition.key).await?.is_some() {
         return Err(ApiError::Conflict(format!(
@@ -81,7 +86,10 @@ async fn replace(
             }
             Some(Value::String(given)) if *given == *key => {}
             Some(_) => {
-                return Err(ApiError::Invalid(vec![Problem::new("key", format!("must be {:?}, the key in the URL", *key))]))
+                return Err(ApiError::Invalid(vec![Problem::new(
+                    "key",
+                    format!("must be {:?}, the key in the URL", *key),
+                )]))
             }
         }
     }
@@ -102,9 +110,17 @@ struct Patch {
     title: Option<String>,
 }
 
-async fn patch(_: Admin, key: web::Path<String>, body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn patch(
+    _: Admin,
+    key: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let patch: Patch = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::Invalid(vec![Problem::new("", format!("PATCH takes {{\"enabled\": bool, \"title\": string}}: {e}"))])
+        ApiError::Invalid(vec![Problem::new(
+            "",
+            format!("PATCH takes {{\"enabled\": bool, \"title\": string}}: {e}"),
+        )])
     })?;
     let stored = state.storage.get_workflow(&key).await?.ok_or_else(|| not_found(&key))?;
     let mut definition = stored.definition;
@@ -118,7 +134,11 @@ async fn patch(_: Admin, key: web::Path<String>, body: web::Bytes, state: web::D
     Ok(HttpResponse::Ok().json(to_json(&stored, &state.settings.public_url)))
 }
 
-async fn delete(_: Admin, key: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn delete(
+    _: Admin,
+    key: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     if !state.storage.delete_workflow(&key).await? {
         return Err(not_found(&key));
     }
@@ -126,7 +146,11 @@ async fn delete(_: Admin, key: web::Path<String>, state: web::Data<AppState>) ->
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn versions(_: Admin, key: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+async fn versions(
+    _: Admin,
+    key: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     let all = state.storage.list_versions(&key).await?;
     if all.is_empty() {
         return Err(not_found(&key));

@@ -8,7 +8,9 @@ use subtle::ConstantTimeEq;
 
 /// Whether the request carries exactly the configured credentials.
 pub fn basic_auth_matches(request: &HttpRequest, expected: &BasicAuthentication) -> bool {
-    let Some(header) = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else { return false };
+    let Some(header) = request.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
     let Some((scheme, encoded)) = header.trim().split_once(' ') else { return false };
     if !scheme.eq_ignore_ascii_case("basic") {
         return false;

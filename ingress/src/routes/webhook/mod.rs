@@ -124,7 +124,8 @@ async fn handle(
     };
 
     // Registered before publishing so a fast worker's reply cannot arrive unobserved.
-    let mut waiter = state.replies.register(execution_id).map_err(|e| fail(ApiError::Unavailable(e.to_string())))?;
+    let mut waiter =
+        state.replies.register(execution_id).map_err(|e| fail(ApiError::Unavailable(e.to_string())))?;
     publish(state, execution).await.map_err(fail)?;
     let inflight = state.metrics.sync_inflight();
     inflight.inc();

@@ -17,7 +17,11 @@ use crate::error::ApiError;
 const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
 
 /// Reads the body, refusing more than `limit` bytes (early when Content-Length says so).
-pub async fn read_body(request: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<BytesMut, ApiError> {
+pub async fn read_body(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<BytesMut, ApiError> {
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -28,7 +32,8 @@ pub async fn read_body(request: &HttpRequest, mut payload: web::Payload, limit: 
     }
     let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("reading the request body failed: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("reading the request body failed: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::PayloadTooLarge { limit });
         }
@@ -65,9 +70,8 @@ pub fn parse_body(request: &HttpRequest, body: &[u8]) -> Result<Value, ApiError>
         return Ok(Value::Object(Map::new()));
     }
     match body_kind(request)? {
-        BodyKind::Json => {
-            serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))
-        }
+        BodyKind::Json => serde_json::from_slice(body)
+            .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}"))),
         BodyKind::Form => {
             let text = std::str::from_utf8(body)
                 .map_err(|e| ApiError::BadRequest(format!("malformed form body: not UTF-8: {e}")))?;
@@ -133,11 +137,17 @@ mod tests {
 
     #[test]
     fn content_types() {
-        let json = TestRequest::default().insert_header((CONTENT_TYPE, "application/json; charset=utf-8")).to_http_request();
+        let json = TestRequest::default()
+            .insert_header((CONTENT_TYPE, "application/json; charset=utf-8"))
+            .to_http_request();
         assert_eq!(body_kind(&json).unwrap(), BodyKind::Json);
-        let vendor = TestRequest::default().insert_header((CONTENT_TYPE, "application/vnd.psp.event+json")).to_http_request();
+        let vendor = TestRequest::default()
+            .insert_header((CONTENT_TYPE, "application/vnd.psp.event+json"))
+            .to_http_request();
         assert_eq!(body_kind(&vendor).unwrap(), BodyKind::Json);
-        let form = TestRequest::default().insert_header((CONTENT_TYPE, "application/x-www-form-urlencoded")).to_http_request();
+        let form = TestRequest::default()
+            .insert_header((CONTENT_TYPE, "application/x-www-form-urlencoded"))
+            .to_http_request();
         assert_eq!(body_kind(&form).unwrap(), BodyKind::Form);
         let text = TestRequest::default().insert_header((CONTENT_TYPE, "text/plain")).to_http_request();
         assert!(matches!(body_kind(&text), Err(ApiError::UnsupportedMediaType(_))));

@@ -1,0 +1,156 @@
+//! Storage behaviour, run on SQLite always and on PostgreSQL as well when
+//! `HOOKFLOW_TEST_DATABASE_URL` is set (each test in a schema of its own).
+
+use chrono::{Duration, Utc};
+use hookflow_shared::execution::{ExecutionRecord, JobRecord};
+use hookflow_shared::model::{decode_workflow, ExecutionStatus, Mode, WorkflowDefinition};
+use hookflow_shared::storage::{SaveOutcome, Storage};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::json;
+use uuid::Uuid;
+
+/// A fresh storage per backend: SQLite in a temp dir, and PostgreSQL when configured.
+async fn backends() -> Vec<(String, Storage, Option<tempfile::TempDir>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+    let mut all = vec![("sqlite".to_owned(), Storage::connect(&sqlite_url).await.unwrap(), Some(dir))];
+    if let Ok(url) = std::env::var("HOOKFLOW_TEST_DATABASE_URL") {
+        let schema = format!("t_{}", Uuid::now_v7().simple());
+        let admin = Database::connect(&url).await.expect("HOOKFLOW_TEST_DATABASE_URL must be reachable");
+        admin.execute_unprepared(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+        let storage = Storage::connect_in_schema(&url, Some(&schema)).await.unwrap();
+        all.push(("postgres".to_owned(), storage, None));
+    }
+    all
+}
+
+fn definition(key: &str, body: &str) -> WorkflowDefinition {
+    decode_workflow(json!({"key": key, "sync": true, "trigger": {"type": "webhook"},
+        "nodes": [{"key": "r", "type": "response", "config": {"body": body}}]}))
+    .unwrap()
+}
+
+fn record(key: &str, status: ExecutionStatus, created_at: chrono::DateTime<Utc>) -> ExecutionRecord {
+    ExecutionRecord {
+        id: Uuid::now_v7(),
+        workflow_key: key.into(),
+        version: 1,
+        mode: Mode::Sync,
+        status,
+        reason: None,
+        context: json!({"body": {"n": 1}}),
+        response: Some(json!({"statusCode": 200})),
+        attempts: 1,
+        created_at,
+        started_at: Some(created_at),
+        finished_at: Some(created_at),
+        jobs: vec![
+            JobRecord {
+                node_key: "a".into(),
+                node_type: "calculation".into(),
+                status: ExecutionStatus::Resolved,
+                result: json!(2),
+                started_at: created_at,
+                finished_at: created_at,
+            },
+            JobRecord {
+                node_key: "r".into(),
+                node_type: "response".into(),
+                status: ExecutionStatus::Resolved,
+                result: json!({"body": "x"}),
+                started_at: created_at,
+                finished_at: created_at,
+            },
+        ],
+    }
+}
+
+#[tokio::test]
+async fn versions_are_immutable_and_continue_after_delete() {
+    for (backend, storage, _dir) in backends().await {
+        let (first, outcome) = storage.save_workflow(definition("wf-a", "one")).await.unwrap();
+        assert_eq!((first.version, outcome), (1, SaveOutcome::Created), "{backend}");
+        let (same, outcome) = storage.save_workflow(definition("wf-a", "one")).await.unwrap();
+        assert_eq!((same.version, outcome), (1, SaveOutcome::Unchanged), "{backend}");
+        let (second, outcome) = storage.save_workflow(definition("wf-a", "two")).await.unwrap();
+        assert_eq!((second.version, outcome), (2, SaveOutcome::Updated), "{backend}");
+        assert_eq!(second.created_at, first.created_at, "{backend}");
+
+        assert_eq!(storage.get_workflow("wf-a").await.unwrap().unwrap().version, 2, "{backend}");
+        assert_eq!(
+            storage.get_version("wf-a", 1).await.unwrap().unwrap(),
+            definition("wf-a", "one"),
+            "{backend}"
+        );
+        assert_eq!(storage.list_versions("wf-a").await.unwrap().len(), 2, "{backend}");
+
+        assert!(storage.delete_workflow("wf-a").await.unwrap(), "{backend}");
+        assert!(storage.get_workflow("wf-a").await.unwrap().is_none(), "{backend}");
+        assert!(!storage.delete_workflow("wf-a").await.unwrap(), "{backend}");
+        let (again, outcome) = storage.save_workflow(definition("wf-a", "three")).await.unwrap();
+        assert_eq!((again.version, outcome), (3, SaveOutcome::Created), "{backend}");
+
+        storage.save_workflow(definition("wf-b", "b")).await.unwrap();
+        let keys: Vec<String> =
+            storage.list_workflows().await.unwrap().into_iter().map(|w| w.definition.key).collect();
+        assert_eq!(keys, vec!["wf-a", "wf-b"], "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn executions_round_trip_once_with_their_jobs() {
+    for (backend, storage, _dir) in backends().await {
+        let now = Utc::now();
+        let first = record("wf", ExecutionStatus::Resolved, now);
+        let second = record("wf", ExecutionStatus::Failed, now);
+        storage.insert_executions(&[first.clone(), second.clone()]).await.unwrap();
+        // A redelivered execution is not stored twice, nor are its jobs.
+        storage.insert_executions(std::slice::from_ref(&first)).await.unwrap();
+        let loaded = storage.get_execution(first.id).await.unwrap().unwrap();
+        assert_eq!(loaded.jobs.len(), 2, "{backend}");
+        assert_eq!(loaded.jobs[0].node_key, "a", "{backend}");
+        assert_eq!(loaded.jobs[1].result, json!({"body": "x"}), "{backend}");
+        assert_eq!(loaded.context, first.context, "{backend}");
+        assert_eq!(loaded.status, ExecutionStatus::Resolved, "{backend}");
+        assert_eq!(loaded.created_at.timestamp_micros(), now.timestamp_micros(), "{backend}");
+        assert!(storage.get_execution(Uuid::now_v7()).await.unwrap().is_none(), "{backend}");
+
+        let (all, next) = storage.list_executions("wf", None, 10, None).await.unwrap();
+        assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), vec![second.id, first.id], "{backend}");
+        assert_eq!(next, None, "{backend}");
+        let (page, next) = storage.list_executions("wf", None, 1, None).await.unwrap();
+        assert_eq!((page.len(), next), (1, Some(second.id)), "{backend}");
+        let (rest, _) = storage.list_executions("wf", None, 1, next).await.unwrap();
+        assert_eq!(rest[0].id, first.id, "{backend}");
+        let (failed, _) =
+            storage.list_executions("wf", Some(ExecutionStatus::Failed), 10, None).await.unwrap();
+        assert_eq!(failed.iter().map(|r| r.id).collect::<Vec<_>>(), vec![second.id], "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn large_batches_are_written_in_chunks() {
+    for (backend, storage, _dir) in backends().await {
+        let now = Utc::now();
+        let batch: Vec<ExecutionRecord> =
+            (0..1200).map(|_| record("bulk", ExecutionStatus::Resolved, now)).collect();
+        storage.insert_executions(&batch).await.unwrap();
+        let (page, _) = storage.list_executions("bulk", None, 100, None).await.unwrap();
+        assert_eq!(page.len(), 100, "{backend}");
+        assert_eq!(storage.get_execution(batch[1199].id).await.unwrap().unwrap().jobs.len(), 2, "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn old_executions_are_pruned() {
+    for (backend, storage, _dir) in backends().await {
+        let old = record("p", ExecutionStatus::Resolved, Utc::now() - Duration::days(10));
+        let fresh = record("p", ExecutionStatus::Resolved, Utc::now());
+        storage.insert_executions(&[old.clone(), fresh.clone()]).await.unwrap();
+        let pruned = storage.prune_executions(Utc::now() - Duration::days(7)).await.unwrap();
+        assert_eq!(pruned, 1, "{backend}");
+        assert!(storage.get_execution(old.id).await.unwrap().is_none(), "{backend}");
+        assert!(storage.get_execution(fresh.id).await.unwrap().is_some(), "{backend}");
+        storage.ping().await.unwrap();
+    }
+}

@@ -1,0 +1,347 @@
+//! The admin API: auth, workflow CRUD with versions, validation, executions, parse.
+
+use hookflow_tests::{execution_id, spawn_app, workflow};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn sync_reply(key: &str, text: &str) -> Value {
+    workflow(key, true, json!([{"key": "r", "type": "response", "config": {"body": text}}]))
+}
+
+#[tokio::test]
+async fn the_admin_api_needs_the_token() {
+    let app = spawn_app().await;
+    for (method, path) in [
+        (Method::GET, "/api/workflows"),
+        (Method::POST, "/api/workflows"),
+        (Method::GET, "/api/workflows/x"),
+        (Method::GET, "/api/executions/x"),
+        (Method::POST, "/api/webhook/parse"),
+    ] {
+        let response =
+            app.client.request(method.clone(), format!("{}{path}", app.base)).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{method} {path}");
+        assert!(response.headers().contains_key("www-authenticate"));
+        let wrong = app
+            .client
+            .request(method.clone(), format!("{}{path}", app.base))
+            .bearer_auth("nope")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "{method} {path}");
+    }
+}
+
+#[tokio::test]
+async fn create_list_get_patch_delete() {
+    let app = spawn_app().await;
+    let created = app.create_workflow(json!({"title": "No key", "trigger": {"type": "webhook"}})).await;
+    let key = created["key"].as_str().unwrap().to_owned();
+    assert_eq!(key.len(), 11);
+    assert!(key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+    assert_eq!(created["version"], 1);
+    assert_eq!(created["webhookUrl"], format!("http://127.0.0.1:0/api/webhook:trigger/{key}"));
+    assert!(created["createdAt"].is_string() && created["updatedAt"].is_string());
+    assert_eq!(created["enabled"], true);
+    assert_eq!(created["sync"], false);
+
+    let duplicate = app
+        .admin(Method::POST, "/api/workflows")
+        .json(&json!({"key": key, "trigger": {"type": "webhook"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(duplicate.status(), 409);
+
+    let list: Value = app.admin(Method::GET, "/api/workflows").send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    assert_eq!(list["data"][0]["key"], key.as_str());
+
+    let fetched: Value =
+        app.admin(Method::GET, &format!("/api/workflows/{key}")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(fetched["title"], "No key");
+
+    let patched = app
+        .admin(Method::PATCH, &format!("/api/workflows/{key}"))
+        .json(&json!({"enabled": false, "title": "Renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!(
+        (patched["enabled"].clone(), patched["title"].clone(), patched["version"].clone()),
+        (json!(false), json!("Renamed"), json!(2))
+    );
+    assert_eq!(app.post_json(&key, &json!({})).await.status(), 404, "a disabled workflow is not triggered");
+    let bad_patch = app
+        .admin(Method::PATCH, &format!("/api/workflows/{key}"))
+        .json(&json!({"sync": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_patch.status(), 422);
+
+    let deleted = app.admin(Method::DELETE, &format!("/api/workflows/{key}")).send().await.unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert_eq!(app.admin(Method::GET, &format!("/api/workflows/{key}")).send().await.unwrap().status(), 404);
+    assert_eq!(
+        app.admin(Method::DELETE, &format!("/api/workflows/{key}")).send().await.unwrap().status(),
+        404
+    );
+    assert_eq!(app.post_json(&key, &json!({})).await.status(), 404);
+}
+
+#[tokio::test]
+async fn webhook_url_uses_the_public_url() {
+    let app = spawn_app().await;
+    let created = app.create_workflow(workflow("public-url", false, json!([]))).await;
+    // Tests listen on port 0, so HOOKFLOW_PUBLIC_URL defaults to the configured listen address.
+    assert_eq!(created["webhookUrl"], "http://127.0.0.1:0/api/webhook:trigger/public-url");
+}
+
+#[tokio::test]
+async fn put_makes_a_new_version_that_the_next_call_uses_and_executions_keep_theirs() {
+    let app = spawn_app().await;
+    let put = app
+        .admin(Method::PUT, "/api/workflows/versioned")
+        .json(&sync_reply("versioned", "first"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 201, "PUT of a new key creates it");
+    let first = app.post_json("versioned", &json!({})).await;
+    let first_id = execution_id(&first);
+    assert_eq!(first.text().await.unwrap(), "first");
+
+    let put = app
+        .admin(Method::PUT, "/api/workflows/versioned")
+        .json(&sync_reply("versioned", "second"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    assert_eq!(put.json::<Value>().await.unwrap()["version"], 2);
+    let second = app.post_json("versioned", &json!({})).await;
+    let second_id = execution_id(&second);
+    assert_eq!(second.text().await.unwrap(), "second");
+
+    // Saving the same definition again makes no new version.
+    let same = app
+        .admin(Method::PUT, "/api/workflows/versioned")
+        .json(&sync_reply("versioned", "second"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same.json::<Value>().await.unwrap()["version"], 2);
+
+    assert_eq!(app.execution(&first_id).await["version"], 1);
+    assert_eq!(app.execution(&second_id).await["version"], 2);
+    let versions: Value = app
+        .admin(Method::GET, "/api/workflows/versioned/versions")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let numbers: Vec<i64> =
+        versions["data"].as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
+    assert_eq!(numbers, vec![1, 2]);
+    assert_eq!(versions["data"][0]["nodes"][0]["config"]["body"], "first");
+
+    let mismatch = app
+        .admin(Method::PUT, "/api/workflows/versioned")
+        .json(&sync_reply("other-key", "x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mismatch.status(), 422);
+    assert_eq!(mismatch.json::<Value>().await.unwrap()["error"]["problems"][0]["path"], "key");
+}
+
+#[tokio::test]
+async fn yaml_bodies_are_accepted() {
+    let app = spawn_app().await;
+    let yaml = "key: from-api-yaml\nsync: false\ntrigger:\n  type: webhook\n  response:\n    body: yaml-ok\n";
+    let response = app
+        .admin(Method::POST, "/api/workflows")
+        .header("content-type", "application/yaml")
+        .body(yaml)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    assert_eq!(app.post_json("from-api-yaml", &json!({})).await.text().await.unwrap(), "yaml-ok");
+}
+
+#[tokio::test]
+async fn every_problem_kind_gets_422_with_its_path() {
+    let app = spawn_app().await;
+    let cases: Vec<(Value, &str)> = vec![
+        (workflow("v-type", true, json!([{"key": "a", "type": "teleport"}])), "nodes[0].type"),
+        (
+            workflow("v-field", true, json!([{"key": "a", "type": "end", "config": {"colour": 1}}])),
+            "nodes[0].config.colour",
+        ),
+        (
+            workflow("v-dup", true, json!([{"key": "a", "type": "end"}, {"key": "a", "type": "end"}])),
+            "nodes[1].key",
+        ),
+        (workflow("v-async", false, json!([{"key": "a", "type": "response", "config": {}}])), "nodes[0]"),
+        (
+            workflow(
+                "v-status",
+                true,
+                json!([{"key": "a", "type": "response", "config": {"statusCode": 99}}]),
+            ),
+            "nodes[0].config.statusCode",
+        ),
+        (
+            workflow(
+                "v-header",
+                true,
+                json!([{"key": "a", "type": "response", "config": {"headers": [{"name": "Bad Name", "value": "x"}]}}]),
+            ),
+            "nodes[0].config.headers[0].name",
+        ),
+        (
+            workflow(
+                "v-template",
+                true,
+                json!([{"key": "a", "type": "response", "config": {"body": {"x": "{{$context.body"}}}]),
+            ),
+            "nodes[0].config.body.x",
+        ),
+        (json!({"key": "v-top", "trigger": {"type": "webhook"}, "colour": "red"}), "colour"),
+        (json!({"key": "Bad Key!", "trigger": {"type": "webhook"}}), "key"),
+    ];
+    for (definition, path) in cases {
+        let response = app.admin(Method::POST, "/api/workflows").json(&definition).send().await.unwrap();
+        assert_eq!(response.status(), 422, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "validation_failed");
+        let paths: Vec<&str> = body["error"]["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(paths, vec![path], "{body}");
+        assert!(body["error"]["problems"][0]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+    let several = app
+        .admin(Method::POST, "/api/workflows")
+        .json(&workflow("v-many", false, json!([{"key": "a", "type": "response", "config": {"statusCode": 700}}, {"key": "a", "type": "end"}])))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = several.json().await.unwrap();
+    assert_eq!(body["error"]["problems"].as_array().unwrap().len(), 3, "every problem is reported: {body}");
+    let malformed = app
+        .admin(Method::POST, "/api/workflows")
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+}
+
+#[tokio::test]
+async fn executions_are_listed_newest_first_with_a_cursor() {
+    let app = spawn_app().await;
+    app.create_workflow(workflow("listed", true, json!([
+        {"key": "gate", "type": "condition", "config": {"rejectOnFalse": true, "engine": "expression", "expression": "{{$context.body.ok}}"}}
+    ])))
+    .await;
+    let mut ids = Vec::new();
+    for ok in [true, false, true, true, false] {
+        ids.push(execution_id(&app.post_json("listed", &json!({"ok": ok})).await));
+    }
+    for id in &ids {
+        app.execution(id).await;
+    }
+    let page: Value = app
+        .admin(Method::GET, "/api/workflows/listed/executions?limit=2")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got: Vec<&str> = page["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(got, vec![ids[4].as_str(), ids[3].as_str()]);
+    let cursor = page["nextCursor"].as_str().unwrap();
+    let next: Value = app
+        .admin(Method::GET, &format!("/api/workflows/listed/executions?limit=2&cursor={cursor}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got: Vec<&str> = next["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(got, vec![ids[2].as_str(), ids[1].as_str()]);
+
+    let failed: Value = app
+        .admin(Method::GET, "/api/workflows/listed/executions?status=failed")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let got: Vec<&str> =
+        failed["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(got, vec![ids[4].as_str(), ids[1].as_str()]);
+    assert_eq!(failed["nextCursor"], Value::Null);
+
+    for bad in ["status=done", "limit=0", "limit=1000", "cursor=zzz"] {
+        let response =
+            app.admin(Method::GET, &format!("/api/workflows/listed/executions?{bad}")).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{bad}");
+    }
+    let one: Value = app
+        .admin(Method::GET, &format!("/api/executions/{}", ids[0]))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["workflowKey"], "listed");
+    assert_eq!(one["jobs"][0]["nodeKey"], "gate");
+    assert_eq!(one["jobs"][0]["nodeType"], "condition");
+    assert!(one["jobs"][0]["startedAt"].is_string() && one["jobs"][0]["finishedAt"].is_string());
+    assert_eq!(app.admin(Method::GET, "/api/executions/not-an-id").send().await.unwrap().status(), 404);
+    assert_eq!(
+        app.admin(Method::GET, &format!("/api/executions/{}", uuid::Uuid::now_v7()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn parse_lists_paths() {
+    let app = spawn_app().await;
+    let parse = |kind: &str, example: &str| {
+        app.admin(Method::POST, "/api/webhook/parse").json(&json!({"kind": kind, "example": example})).send()
+    };
+    let body: Value = parse("body", r#"{"a":1,"b":{"c":2}}"#).await.unwrap().json().await.unwrap();
+    assert_eq!(body, json!({"paths": [{"key": "a"}, {"key": "b"}, {"key": "b.c"}]}));
+    let query: Value =
+        parse("query", "https://x.test/hook?query[0][a]=1&z=2").await.unwrap().json().await.unwrap();
+    assert_eq!(
+        query,
+        json!({"paths": [{"key": "query"}, {"key": "query[0]"}, {"key": "query[0].a"}, {"key": "z"}]})
+    );
+    let bad = parse("body", "{nope").await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let bad_kind = parse("cookies", "x").await.unwrap();
+    assert_eq!(bad_kind.status(), 400);
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests of the embedded mode over real HTTP.
+
+mod admin;
+mod parsing;
+mod service;
+mod webhook_async;
+mod webhook_errors;
+mod webhook_sync;

@@ -1,0 +1,83 @@
+//! Process-level behaviour: health, metrics, workflow files at start.
+
+use hookflow_tests::{execution_id, spawn_app, spawn_app_with, Options};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let health = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app.client.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().await.unwrap()["database"], "ok");
+}
+
+#[tokio::test]
+async fn metrics_count_webhook_calls() {
+    let app = spawn_app().await;
+    app.create_workflow(hookflow_tests::workflow("counted", false, json!([]))).await;
+    let id = execution_id(&app.post_json("counted", &json!({})).await);
+    app.post_json("not-there", &json!({})).await;
+    app.execution(&id).await;
+    let text = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        text.contains(r#"hookflow_webhook_requests_total{code="200",mode="async",workflow="counted"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains(r#"hookflow_webhook_requests_total{code="404",mode="",workflow=""} 1"#), "{text}");
+    assert!(text.contains("hookflow_webhook_request_duration_seconds_bucket"), "{text}");
+    assert!(text.contains("hookflow_queue_publish_duration_seconds_count 1"), "{text}");
+    assert!(text.contains(r#"hookflow_executions_total{status="resolved",workflow="counted"} 1"#), "{text}");
+    assert!(text.contains("hookflow_sync_inflight 0"), "{text}");
+}
+
+#[tokio::test]
+async fn workflow_files_are_applied_at_start() {
+    let yaml = r#"
+key: from-yaml
+sync: true
+trigger:
+  type: webhook
+nodes:
+  - key: answer
+    type: response
+    config:
+      statusCode: 200
+      body:
+        source: yaml
+        n: "{{$context.body.n}}"
+"#;
+    let json_file =
+        json!({"key": "from-json", "trigger": {"type": "webhook", "response": {"body": "json-ok"}}})
+            .to_string();
+    let (app, _) = spawn_app_with(Options {
+        workflow_files: vec![("a.yaml", yaml.into()), ("b.json", json_file), ("notes.txt", "ignored".into())],
+        ..Default::default()
+    })
+    .await;
+    let response = app.post_json("from-yaml", &json!({"n": 3})).await;
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"source": "yaml", "n": 3}));
+    let response = app.post_json("from-json", &json!({})).await;
+    assert_eq!(response.text().await.unwrap(), "json-ok");
+}
+
+#[tokio::test]
+async fn an_invalid_workflow_file_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.json"),
+        r#"{"key": "bad-one", "trigger": {"type": "webhook"}, "nodes": [{"key": "x", "type": "warp"}]}"#,
+    )
+    .unwrap();
+    let database = format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display());
+    let config = hookflow_shared::config::Config::from_pairs([
+        ("listen", "127.0.0.1:0"),
+        ("database_url", database.as_str()),
+        ("workflows_dir", dir.path().to_str().unwrap()),
+    ])
+    .unwrap();
+    let error = hookflow_ingress::Application::build(config).await.err().expect("start must fail");
+    let text = format!("{error:#}");
+    assert!(text.contains("bad.json") && text.contains("nodes[0].type"), "{text}");
+}
