@@ -7,7 +7,7 @@ mod migration;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
@@ -138,7 +138,8 @@ impl Storage {
             .await?
             .flatten();
         let version = last_version.unwrap_or(0) + 1;
-        let now = Utc::now();
+        // PostgreSQL keeps microseconds; what is returned must equal what is read back later.
+        let now = Utc::now().trunc_subsecs(6);
         let json = serde_json::to_value(&definition).map_err(|e| StorageError::Corrupt(e.to_string()))?;
         let inserted = workflow_version::Entity::insert(workflow_version::ActiveModel {
             key: Set(key.clone()),

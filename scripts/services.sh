@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs (with apt-get, when missing) and starts the servers Hookflow's tests and distributed
+# runs need, by hand on loopback (no systemd, no Docker), waits until each answers, and prints
+# `export …` lines for them on stdout:
+#
+#   eval "$(scripts/services.sh)"
+#
+# Safe to run again: running servers are left alone. Progress goes to stderr.
+set -euo pipefail
+
+log() { echo "services: $*" >&2; }
+
+need_root() {
+  if [ "$(id -u)" -ne 0 ]; then
+    log "$1 is missing and installing it needs root (apt-get); run as root or install it first"
+    exit 1
+  fi
+}
+
+apt_updated=""
+apt_install() {
+  need_root "$*"
+  if [ -z "$apt_updated" ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    apt_updated=1
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+# --- PostgreSQL -----------------------------------------------------------------------------
+PG_USER=hookflow
+PG_PASSWORD=hookflow
+PG_PORT=5432
+
+start_postgres() {
+  if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+    apt_install postgresql
+  fi
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  if ! pg_isready -q -h 127.0.0.1 -p "$PG_PORT"; then
+    log "starting PostgreSQL $version"
+    # The cluster listens on localhost only (Debian's default listen_addresses).
+    pg_ctlcluster "$version" main start >&2 || true
+  fi
+  for _ in $(seq 1 120); do
+    pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break
+    sleep 0.25
+  done
+  pg_isready -q -h 127.0.0.1 -p "$PG_PORT" || { log "PostgreSQL did not start"; exit 1; }
+  psql_admin() { su postgres -c "psql -v ON_ERROR_STOP=1 -qtAc \"$1\"" ; }
+  if [ "$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER'")" != "1" ]; then
+    psql_admin "CREATE ROLE $PG_USER LOGIN PASSWORD '$PG_PASSWORD'" >&2
+  fi
+  for db in hookflow hookflow_test; do
+    if [ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname = '$db'")" != "1" ]; then
+      psql_admin "CREATE DATABASE $db OWNER $PG_USER" >&2
+    fi
+  done
+  log "PostgreSQL ready on 127.0.0.1:$PG_PORT"
+  echo "export HOOKFLOW_DATABASE_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/hookflow"
+  echo "export HOOKFLOW_TEST_DATABASE_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/hookflow_test"
+}
+
+start_postgres
