@@ -64,4 +64,52 @@ start_postgres() {
   echo "export HOOKFLOW_TEST_DATABASE_URL=postgres://$PG_USER:$PG_PASSWORD@127.0.0.1:$PG_PORT/hookflow_test"
 }
 
+# --- Redis ----------------------------------------------------------------------------------
+REDIS_PORT=6379
+
+start_redis() {
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  if ! redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1; then
+    log "starting Redis"
+    mkdir -p /var/tmp/hookflow-services
+    redis-server --daemonize yes --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+      --pidfile /var/tmp/hookflow-services/redis.pid --logfile /var/tmp/hookflow-services/redis.log >&2
+  fi
+  for _ in $(seq 1 100); do
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping >/dev/null 2>&1 || { log "Redis did not start"; exit 1; }
+  log "Redis ready on 127.0.0.1:$REDIS_PORT"
+  echo "export HOOKFLOW_REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
+}
+
+# --- RabbitMQ -------------------------------------------------------------------------------
+AMQP_PORT=5672
+
+amqp_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$AMQP_PORT") 2>/dev/null; }
+
+start_rabbitmq() {
+  command -v rabbitmq-server >/dev/null 2>&1 || apt_install rabbitmq-server
+  if ! amqp_port_open; then
+    log "starting RabbitMQ"
+    # Loopback only: AMQP, the Erlang port mapper and distribution.
+    RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 ERL_EPMD_ADDRESS=127.0.0.1 \
+      RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}" \
+      rabbitmq-server -detached >&2
+  fi
+  # `rabbitmqctl await_startup` exits 69 when asked too early; the AMQP port opens last.
+  for _ in $(seq 1 240); do
+    if rabbitmqctl await_startup --timeout 60 >/dev/null 2>&1 && amqp_port_open; then
+      break
+    fi
+    sleep 0.25
+  done
+  amqp_port_open || { log "RabbitMQ did not start"; exit 1; }
+  log "RabbitMQ ready on 127.0.0.1:$AMQP_PORT"
+  echo "export HOOKFLOW_AMQP_URL=amqp://guest:guest@127.0.0.1:$AMQP_PORT/%2f"
+}
+
 start_postgres
+start_redis
+start_rabbitmq
