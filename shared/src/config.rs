@@ -23,6 +23,7 @@ const KEYS: &[&str] = &[
     "database_url",
     "amqp_url",
     "redis_url",
+    "namespace",
     "admin_token",
     "workflows_dir",
     "sync_timeout_ms",
@@ -70,6 +71,7 @@ struct RawConfig {
     database_url: String,
     amqp_url: String,
     redis_url: String,
+    namespace: String,
     admin_token: String,
     workflows_dir: String,
     sync_timeout_ms: u64,
@@ -92,6 +94,8 @@ pub struct Config {
     pub database_url: String,
     pub amqp_url: Option<String>,
     pub redis_url: Option<String>,
+    /// Prefix of queue names and Redis channels.
+    pub namespace: String,
     /// Never printed: see the `Debug` implementation.
     pub admin_token: Option<String>,
     pub workflows_dir: Option<std::path::PathBuf>,
@@ -114,6 +118,7 @@ impl std::fmt::Debug for Config {
             .field("database_url", &redact_url(&self.database_url))
             .field("amqp_url", &self.amqp_url.as_deref().map(redact_url))
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("namespace", &self.namespace)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
             .field("workflows_dir", &self.workflows_dir)
             .field("sync_timeout", &self.sync_timeout)
@@ -216,6 +221,13 @@ impl TryFrom<RawConfig> for Config {
                     .map_err(|_| invalid("HOOKFLOW_TRUSTED_PROXIES", format!("not a CIDR: {s:?}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let namespace = raw.namespace.trim().to_owned();
+        if namespace.is_empty()
+            || namespace.len() > 64
+            || !namespace.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+        {
+            return Err(invalid("HOOKFLOW_NAMESPACE", "1-64 letters, digits, '_', '-' or '.'"));
+        }
         let amqp_url = non_empty(raw.amqp_url);
         let redis_url = non_empty(raw.redis_url);
         let admin_token = non_empty(raw.admin_token);
@@ -239,6 +251,7 @@ impl TryFrom<RawConfig> for Config {
             database_url: raw.database_url.trim().to_owned(),
             amqp_url,
             redis_url,
+            namespace,
             admin_token,
             workflows_dir: non_empty(raw.workflows_dir).map(Into::into),
             sync_timeout: Duration::from_millis(raw.sync_timeout_ms),

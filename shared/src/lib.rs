@@ -9,6 +9,8 @@
 //! - [`catalog`]: the in-memory cache of workflow definitions the hot path reads.
 //! - [`queue`], [`reply`]: how executions travel to workers and answers travel back, each a
 //!   trait with an in-memory backend.
+//! - [`redis_link`], [`workflow_sync`]: Redis pub/sub, and keeping catalogs current across
+//!   processes in distributed mode.
 //! - [`execution`]: the envelope of a queued execution and the record of a finished one.
 
 pub mod catalog;
@@ -20,6 +22,8 @@ pub mod model;
 pub mod path;
 pub mod qs;
 pub mod queue;
+pub mod redis_link;
 pub mod reply;
 pub mod storage;
 pub mod template;
+pub mod workflow_sync;

@@ -63,7 +63,7 @@ impl QueueConsumer for MemoryConsumer {
         };
         let acker =
             MemoryAcker { item: Some((request.clone(), delivered + 1)), requeue: self.requeue.clone() };
-        Ok(Delivery { request, attempt: delivered + 1, acker: Box::new(acker) })
+        Ok(Delivery { request, attempt: delivered + 1, last_attempt: false, acker: Box::new(acker) })
     }
 }
 

@@ -2,8 +2,10 @@
 //! pool receives from, and a delivery that is acked once its execution is recorded (or
 //! nacked to be delivered again). The engine never knows which backend it runs on.
 
+mod amqp;
 mod memory;
 
+pub use amqp::{AmqpConsumer, AmqpProducer, QueueNames, DELIVERY_LIMIT};
 pub use memory::{memory_queue, MemoryConsumer, MemoryProducer};
 
 use async_trait::async_trait;
@@ -17,6 +19,10 @@ pub enum QueueError {
     Unavailable(String),
     #[error("queue closed")]
     Closed,
+    /// A message that is not a valid envelope; it was returned to the queue and, once past
+    /// the delivery limit, dead-lettered (`dead_lettered`).
+    #[error("unreadable message: {reason}")]
+    Poison { reason: String, dead_lettered: bool },
 }
 
 /// Publishes executions. `publish` returns only once the message is accepted by the queue
@@ -47,6 +53,8 @@ pub struct Delivery {
     pub request: ExecutionRequest,
     /// 1 on first delivery, counting up on redeliveries.
     pub attempt: u32,
+    /// A nack of this delivery sends it to the dead-letter queue instead of back.
+    pub last_attempt: bool,
     pub acker: Box<dyn Acker>,
 }
 

@@ -4,8 +4,10 @@
 
 mod memory;
 mod pending;
+mod redis;
 
 pub use memory::MemoryReplyBus;
+pub use redis::RedisReplyBus;
 pub use pending::{PendingReplies, ReplyWaiter};
 
 use async_trait::async_trait;

@@ -30,6 +30,11 @@ impl PendingReplies {
         waiter.is_some_and(|sender| sender.send(reply).is_ok())
     }
 
+    /// Lets every waiter go with no reply (the bus was lost; they answer 503 at once).
+    pub fn release_all(&self) {
+        self.lock().clear();
+    }
+
     /// Requests currently waiting.
     pub fn len(&self) -> usize {
         self.lock().len()

@@ -1,0 +1,325 @@
+//! The RabbitMQ backend (lapin). Topology (declared idempotently by every process at connect):
+//! quorum queues `<ns>.executions.sync` and `<ns>.executions.async` with `x-delivery-limit`,
+//! dead-lettering to `<ns>.executions.dead`. Messages are persistent JSON [`QueueMessage`]s.
+//!
+//! The producer awaits the broker's confirm for each message before `publish` returns; many
+//! publishes share one confirm-mode channel, so confirms are pipelined rather than one round
+//! trip at a time. Both sides reconnect by themselves with backoff; while the broker is away
+//! `publish` fails at once (the ingress answers 503) instead of waiting.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::{Acker, Delivery, QueueConsumer, QueueError, QueueProducer};
+use crate::execution::{ExecutionRequest, QueueMessage};
+use crate::model::Mode;
+
+/// Deliveries that may fail (nack, or a consumer that died holding them) before a message is
+/// dead-lettered.
+pub const DELIVERY_LIMIT: u32 = 5;
+
+/// Longest wait between reconnection attempts: short, so service resumes within seconds.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+const MIN_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The queue names of one namespace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueNames {
+    pub sync: String,
+    pub asynchronous: String,
+    pub dead: String,
+}
+
+impl QueueNames {
+    pub fn new(namespace: &str) -> Self {
+        Self {
+            sync: format!("{namespace}.executions.sync"),
+            asynchronous: format!("{namespace}.executions.async"),
+            dead: format!("{namespace}.executions.dead"),
+        }
+    }
+
+    fn for_mode(&self, mode: Mode) -> &str {
+        match mode {
+            Mode::Sync => &self.sync,
+            Mode::Async => &self.asynchronous,
+        }
+    }
+}
+
+fn unavailable(error: impl std::fmt::Display) -> QueueError {
+    QueueError::Unavailable(error.to_string())
+}
+
+async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> {
+    let properties = ConnectionProperties::default().with_connection_name(LongString::from(name.to_owned()));
+    Connection::connect(url, properties).await
+}
+
+/// Declares the three queues; declaring what exists with the same arguments is a no-op.
+async fn declare(channel: &Channel, names: &QueueNames) -> Result<(), lapin::Error> {
+    let durable = QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
+    let mut dead_args = FieldTable::default();
+    dead_args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    channel.queue_declare(names.dead.as_str().into(), durable, dead_args).await?;
+    for queue in [&names.sync, &names.asynchronous] {
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(i64::from(DELIVERY_LIMIT)));
+        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
+        args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(names.dead.as_str().into()));
+        channel.queue_declare(queue.as_str().into(), durable, args).await?;
+    }
+    Ok(())
+}
+
+/// A live publishing connection.
+struct ProducerSession {
+    /// Kept so the connection lives as long as its channel.
+    _connection: Connection,
+    channel: Channel,
+}
+
+struct ProducerShared {
+    url: String,
+    names: QueueNames,
+    session: ArcSwapOption<ProducerSession>,
+    /// Wakes the reconnect task early when a publish saw the connection fail.
+    broken: Notify,
+}
+
+/// Publishes executions with publisher confirms. Cheap to clone.
+#[derive(Clone)]
+pub struct AmqpProducer {
+    shared: Arc<ProducerShared>,
+}
+
+impl AmqpProducer {
+    /// Starts connecting (in the background, until `shutdown`); usable at once, failing with
+    /// `Unavailable` until the broker answers.
+    pub async fn start(url: &str, names: QueueNames, shutdown: CancellationToken) -> Self {
+        let shared = Arc::new(ProducerShared {
+            url: url.to_owned(),
+            names,
+            session: ArcSwapOption::empty(),
+            broken: Notify::new(),
+        });
+        // One attempt up front so a healthy start is ready before the first request.
+        if let Err(error) = open_producer(&shared).await {
+            tracing::warn!(%error, "RabbitMQ unreachable at start; webhooks answer 503 until it is back");
+        }
+        tokio::spawn(keep_producer_connected(shared.clone(), shutdown));
+        Self { shared }
+    }
+
+    /// Whether a publish could succeed now (for `/readyz`).
+    pub fn is_connected(&self) -> bool {
+        self.shared.session.load().as_ref().is_some_and(|s| s.channel.status().connected())
+    }
+}
+
+async fn open_producer(shared: &ProducerShared) -> Result<(), lapin::Error> {
+    let connection = connect(&shared.url, "hookflow-ingress").await?;
+    let channel = connection.create_channel().await?;
+    declare(&channel, &shared.names).await?;
+    channel.confirm_select(ConfirmSelectOptions::default()).await?;
+    shared.session.store(Some(Arc::new(ProducerSession { _connection: connection, channel })));
+    tracing::info!("connected to RabbitMQ (publisher)");
+    Ok(())
+}
+
+async fn keep_producer_connected(shared: Arc<ProducerShared>, shutdown: CancellationToken) {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let healthy = shared.session.load().as_ref().is_some_and(|s| s.channel.status().connected());
+        if healthy {
+            backoff = MIN_BACKOFF;
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = shared.broken.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+            continue;
+        }
+        shared.session.store(None);
+        match open_producer(&shared).await {
+            Ok(()) => backoff = MIN_BACKOFF,
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?backoff, "RabbitMQ connection failed");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl QueueProducer for AmqpProducer {
+    async fn publish(&self, request: ExecutionRequest) -> Result<(), QueueError> {
+        let Some(session) = self.shared.session.load_full() else {
+            return Err(unavailable("not connected to RabbitMQ"));
+        };
+        if !session.channel.status().connected() {
+            self.shared.broken.notify_one();
+            return Err(unavailable("the RabbitMQ connection is down"));
+        }
+        let routing_key = self.shared.names.for_mode(request.mode).to_owned();
+        let message_id = request.execution_id.to_string();
+        let payload = serde_json::to_vec(&QueueMessage::ExecuteV1(request)).map_err(unavailable)?;
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type(ShortString::from("application/json"))
+            .with_message_id(ShortString::from(message_id));
+        let options = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
+        let result = async {
+            let confirm =
+                session.channel.basic_publish("".into(), routing_key.into(), options, &payload, properties).await?;
+            confirm.await
+        }
+        .await;
+        match result {
+            Ok(confirmation) if confirmation.is_nack() => Err(unavailable("RabbitMQ refused the message")),
+            Ok(confirmation) => match confirmation.take_message() {
+                Some(_) => Err(unavailable("RabbitMQ could not route the message to its queue")),
+                None => Ok(()),
+            },
+            Err(error) => {
+                self.shared.broken.notify_one();
+                Err(unavailable(error))
+            }
+        }
+    }
+}
+
+/// A live consuming connection with its two consumers.
+struct ConsumerSession {
+    _connection: Connection,
+    sync: lapin::Consumer,
+    asynchronous: lapin::Consumer,
+}
+
+/// Receives executions from both queues, sync first, reconnecting by itself.
+pub struct AmqpConsumer {
+    url: String,
+    names: QueueNames,
+    prefetch: u16,
+    session: Option<ConsumerSession>,
+    backoff: Duration,
+}
+
+impl AmqpConsumer {
+    /// `prefetch` bounds unacked deliveries per queue (`HOOKFLOW_WORKER_CONCURRENCY`).
+    pub fn new(url: &str, names: QueueNames, prefetch: u16) -> Self {
+        Self { url: url.to_owned(), names, prefetch, session: None, backoff: MIN_BACKOFF }
+    }
+
+    async fn open(&self) -> Result<ConsumerSession, lapin::Error> {
+        let connection = connect(&self.url, "hookflow-worker").await?;
+        let channel = connection.create_channel().await?;
+        declare(&channel, &self.names).await?;
+        channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
+        let consume = |queue: &str| {
+            channel.basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+        };
+        let sync = consume(&self.names.sync).await?;
+        let asynchronous = consume(&self.names.asynchronous).await?;
+        tracing::info!("connected to RabbitMQ (consumer)");
+        Ok(ConsumerSession { _connection: connection, sync, asynchronous })
+    }
+}
+
+/// How often the message was delivered before, from the quorum queue's header.
+fn previous_deliveries(properties: &BasicProperties) -> u32 {
+    let Some(headers) = properties.headers() else { return 0 };
+    match headers.inner().get("x-delivery-count") {
+        Some(AMQPValue::LongLongInt(n)) => u32::try_from(*n).unwrap_or(u32::MAX),
+        Some(AMQPValue::LongInt(n)) => u32::try_from(*n).unwrap_or(u32::MAX),
+        Some(AMQPValue::LongUInt(n)) => *n,
+        Some(AMQPValue::ShortInt(n)) => u32::try_from(*n).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+#[async_trait]
+impl QueueConsumer for AmqpConsumer {
+    async fn receive(&mut self) -> Result<Delivery, QueueError> {
+        loop {
+            let Some(session) = self.session.as_mut() else {
+                match self.open().await {
+                    Ok(session) => {
+                        self.session = Some(session);
+                        self.backoff = MIN_BACKOFF;
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, retry_in = ?self.backoff, "RabbitMQ connection failed");
+                        tokio::time::sleep(self.backoff).await;
+                        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                    }
+                }
+                continue;
+            };
+            let next = tokio::select! {
+                biased;
+                delivery = session.sync.next() => delivery,
+                delivery = session.asynchronous.next() => delivery,
+            };
+            let delivery = match next {
+                Some(Ok(delivery)) => delivery,
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "RabbitMQ consumer failed; reconnecting");
+                    self.session = None;
+                    continue;
+                }
+                None => {
+                    tracing::warn!("RabbitMQ consumer ended; reconnecting");
+                    self.session = None;
+                    continue;
+                }
+            };
+            let attempt = previous_deliveries(&delivery.properties).saturating_add(1);
+            let last_attempt = attempt > DELIVERY_LIMIT;
+            match serde_json::from_slice::<QueueMessage>(&delivery.data) {
+                Ok(QueueMessage::ExecuteV1(request)) => {
+                    return Ok(Delivery { request, attempt, last_attempt, acker: Box::new(AmqpAcker(delivery.acker)) })
+                }
+                Err(error) => {
+                    // Returned, not dropped: a newer process may read it; past the limit it is
+                    // dead-lettered where an operator can look at it.
+                    let requeue = BasicNackOptions { requeue: true, multiple: false };
+                    if let Err(nack_error) = delivery.acker.nack(requeue).await {
+                        tracing::warn!(error = %nack_error, "nack of an unreadable message failed");
+                    }
+                    return Err(QueueError::Poison { reason: error.to_string(), dead_lettered: last_attempt });
+                }
+            }
+        }
+    }
+}
+
+struct AmqpAcker(lapin::Acker);
+
+#[async_trait]
+impl Acker for AmqpAcker {
+    async fn ack(self: Box<Self>) -> Result<(), QueueError> {
+        self.0.ack(BasicAckOptions::default()).await.map(|_| ()).map_err(unavailable)
+    }
+
+    async fn nack(self: Box<Self>) -> Result<(), QueueError> {
+        self.0.nack(BasicNackOptions { requeue: true, multiple: false }).await.map(|_| ()).map_err(unavailable)
+    }
+}
