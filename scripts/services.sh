@@ -54,6 +54,8 @@ start_postgres() {
   if [ "$(psql_admin "SELECT 1 FROM pg_roles WHERE rolname = '$PG_USER'")" != "1" ]; then
     psql_admin "CREATE ROLE $PG_USER LOGIN PASSWORD '$PG_PASSWORD'" >&2
   fi
+  # Distributed tests give every test cluster a database of its own.
+  psql_admin "ALTER ROLE $PG_USER CREATEDB" >/dev/null
   for db in hookflow hookflow_test; do
     if [ "$(psql_admin "SELECT 1 FROM pg_database WHERE datname = '$db'")" != "1" ]; then
       psql_admin "CREATE DATABASE $db OWNER $PG_USER" >&2

@@ -1,6 +1,9 @@
-//! Assembles a running Hookflow from its configuration. In embedded mode (no broker) one
-//! process holds everything: SQLite or PostgreSQL storage, the catalog, the in-memory queue,
-//! in-process replies, a worker pool, the recorder and the pruner.
+//! Assembles a running ingress from its configuration.
+//!
+//! - Embedded mode (no `HOOKFLOW_AMQP_URL`): one process holds everything — storage (SQLite by
+//!   default), the catalog, an in-memory queue, in-process replies, and the worker pool.
+//! - Distributed mode: RabbitMQ for executions, Redis for replies and workflow announcements,
+//!   PostgreSQL for storage; workers run in `worker` processes.
 //!
 //! Tests build an [`Application`] on port 0 and talk to it over real HTTP.
 
@@ -12,44 +15,37 @@ use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use hookflow_shared::catalog::Catalog;
 use hookflow_shared::config::Config;
-use hookflow_shared::queue::{memory_queue, MemoryConsumer};
-use hookflow_shared::reply::MemoryReplyBus;
+use hookflow_shared::queue::{memory_queue, AmqpProducer, QueueNames, QueueProducer};
+use hookflow_shared::redis_link::RedisLink;
+use hookflow_shared::reply::{MemoryReplyBus, RedisReplyBus, ReplyBus};
 use hookflow_shared::storage::Storage;
+use hookflow_shared::workflow_sync::{follow_changes, WorkflowAnnouncer};
 use hookflow_worker::metrics::WorkerMetrics;
-use hookflow_worker::pool::WorkerPool;
-use hookflow_worker::recorder::Recorder;
+use hookflow_worker::runtime::{WorkerInputs, Workers};
 use prometheus::Registry;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
 use crate::metrics::IngressMetrics;
-use crate::state::{AppState, Settings};
+use crate::state::{AppState, Dependencies, Settings};
 use crate::{routes, workflow_files};
 
 /// Messages the in-memory queue holds per mode before publishers wait.
 const MEMORY_QUEUE_CAPACITY: usize = 16_384;
 
-/// A built, not yet running Hookflow.
+/// A built, not yet running ingress.
 pub struct Application {
     port: u16,
     admin_token: String,
     server: Server,
     state: web::Data<AppState>,
-    workers: Option<EmbeddedWorkers>,
-    /// When set, embedded workers start only once it fires (see [`Application::hold_workers`]).
-    workers_gate: Option<tokio::sync::oneshot::Receiver<()>>,
+    /// Embedded mode only.
+    workers: Option<Workers>,
+    /// Stops reconnect loops and subscriptions after the server has drained.
+    background: CancellationToken,
 }
 
-/// The in-process worker side of embedded mode, started with the server.
-struct EmbeddedWorkers {
-    pool: WorkerPool,
-    recorder: JoinHandle<()>,
-    pruner: JoinHandle<()>,
-    shutdown: CancellationToken,
-}
-
-/// The admin token: configured, or generated (embedded mode) and announced once.
+/// The admin token: configured, or generated in embedded mode (and announced once).
 fn admin_token(config: &Config) -> anyhow::Result<(String, bool)> {
     match &config.admin_token {
         Some(token) => Ok((token.clone(), false)),
@@ -60,30 +56,84 @@ fn admin_token(config: &Config) -> anyhow::Result<(String, bool)> {
     }
 }
 
+/// The queue, reply bus and whatever else differs between the modes.
+struct Transport {
+    producer: Arc<dyn QueueProducer>,
+    replies: Arc<dyn ReplyBus>,
+    dependencies: Dependencies,
+    announcer: Option<WorkflowAnnouncer>,
+    workers: Option<Workers>,
+}
+
+async fn embedded(
+    config: &Config,
+    catalog: &Arc<Catalog>,
+    storage: &Storage,
+    registry: &Registry,
+) -> anyhow::Result<Transport> {
+    let (producer, consumer) = memory_queue(MEMORY_QUEUE_CAPACITY);
+    let replies = Arc::new(MemoryReplyBus::new());
+    let inputs = WorkerInputs {
+        consumer: Box::new(consumer),
+        catalog: catalog.clone(),
+        storage: storage.clone(),
+        replies: replies.clone(),
+        metrics: WorkerMetrics::new(registry)?,
+    };
+    Ok(Transport {
+        producer: Arc::new(producer),
+        replies,
+        dependencies: Dependencies::Embedded,
+        announcer: None,
+        workers: Some(Workers::new(config, inputs)),
+    })
+}
+
+async fn distributed(
+    config: &Config,
+    amqp_url: &str,
+    catalog: &Arc<Catalog>,
+    background: &CancellationToken,
+) -> anyhow::Result<Transport> {
+    let redis_url =
+        config.redis_url.as_deref().context("HOOKFLOW_REDIS_URL is required in distributed mode")?;
+    let redis = RedisLink::start(redis_url, background.clone()).context("HOOKFLOW_REDIS_URL")?;
+    follow_changes(&redis, &config.namespace, catalog.clone(), background.clone());
+    let replies = Arc::new(RedisReplyBus::start(redis.clone(), &config.namespace, true, background.clone()));
+    let producer =
+        AmqpProducer::start(amqp_url, QueueNames::new(&config.namespace), background.clone()).await;
+    Ok(Transport {
+        producer: Arc::new(producer.clone()),
+        replies: replies.clone(),
+        dependencies: Dependencies::Distributed { producer, replies, redis: redis.clone() },
+        announcer: Some(WorkflowAnnouncer::new(redis, &config.namespace)),
+        workers: None,
+    })
+}
+
 impl Application {
-    /// Connects storage, loads workflows (and workflow files), binds the listener.
+    /// Connects storage and the transport, loads workflows (and workflow files), binds.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        if !config.is_embedded() {
-            bail!(
-                "HOOKFLOW_AMQP_URL is set, but this build runs embedded mode only; unset it to run Hookflow in one process"
-            );
-        }
+        let (token, generated) = admin_token(&config)?;
         let storage = Storage::connect(&config.database_url)
             .await
             .with_context(|| format!("connecting to the database {}", redact(&config.database_url)))?;
         let catalog = Catalog::load(storage.clone()).await.context("loading workflows")?;
         let registry = Registry::new();
         let metrics = IngressMetrics::new(&registry)?;
-        let worker_metrics = WorkerMetrics::new(&registry)?;
-        let (producer, consumer) = memory_queue(MEMORY_QUEUE_CAPACITY);
-        let replies = Arc::new(MemoryReplyBus::new());
-        let (token, generated) = admin_token(&config)?;
+        let background = CancellationToken::new();
+        let transport = match &config.amqp_url {
+            None => embedded(&config, &catalog, &storage, &registry).await?,
+            Some(url) => distributed(&config, url, &catalog, &background).await?,
+        };
 
         let state = web::Data::new(AppState {
-            catalog: catalog.clone(),
-            storage: storage.clone(),
-            producer: Arc::new(producer),
-            replies: replies.clone(),
+            catalog,
+            storage,
+            producer: transport.producer,
+            replies: transport.replies,
+            announcer: transport.announcer,
+            dependencies: transport.dependencies,
             metrics,
             registry,
             settings: Settings {
@@ -97,7 +147,6 @@ impl Application {
             let applied = workflow_files::apply_dir(&state, dir).await?;
             tracing::info!(dir = %dir.display(), applied, "workflow files applied");
         }
-        let workers = embedded_workers(&config, consumer, catalog, replies, storage, worker_metrics);
 
         let listener =
             TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
@@ -107,8 +156,9 @@ impl Application {
             // Printed once, on purpose: the operator needs it to use the admin API.
             println!("hookflow: generated admin token (set HOOKFLOW_ADMIN_TOKEN to choose one): {token}");
         }
-        tracing::info!(port, mode = "embedded", "hookflow listening");
-        Ok(Self { port, admin_token: token, server, state, workers: Some(workers), workers_gate: None })
+        let mode = if config.is_embedded() { "embedded" } else { "distributed" };
+        tracing::info!(port, mode, "hookflow listening");
+        Ok(Self { port, admin_token: token, server, state, workers: transport.workers, background })
     }
 
     /// The bound port (useful with port 0).
@@ -125,46 +175,23 @@ impl Application {
         self.state.clone()
     }
 
-    /// Keeps the embedded workers stopped until [`WorkerStarter::start`] is called, so tests
-    /// can observe executions that wait in the queue (timeouts, deadlines).
-    pub fn hold_workers(&mut self) -> WorkerStarter {
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        self.workers_gate = Some(receiver);
-        WorkerStarter { sender }
+    /// Embedded mode: keeps the workers stopped until [`WorkerStarter::start`] is called, so
+    /// tests can observe executions that wait in the queue (timeouts, deadlines). `None` in
+    /// distributed mode, where workers are other processes.
+    pub fn hold_workers(&mut self) -> Option<WorkerStarter> {
+        self.workers.as_mut().map(|workers| WorkerStarter { sender: workers.hold() })
     }
 
     /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains: the server
-    /// finishes in-flight requests (sync callers get their answers), the workers finish their
-    /// executions, the recorder writes what it holds.
-    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
-        let workers = self.workers.take();
-        let (pool_task, shutdown, recorder, pruner) = match workers {
-            Some(EmbeddedWorkers { pool, recorder, pruner, shutdown }) => {
-                let gate = self.workers_gate.take();
-                let token = shutdown.clone();
-                let task = tokio::spawn(async move {
-                    if let Some(gate) = gate {
-                        let _ = gate.await;
-                    }
-                    pool.run(token).await;
-                });
-                (Some(task), Some(shutdown), Some(recorder), Some(pruner))
-            }
-            None => (None, None, None, None),
-        };
+    /// finishes in-flight requests (sync callers get their answers), embedded workers finish
+    /// their executions and the recorder writes what it holds.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let running = self.workers.map(Workers::spawn);
         let served = self.server.await;
-        if let Some(shutdown) = shutdown {
-            shutdown.cancel();
+        if let Some(running) = running {
+            running.stop().await;
         }
-        if let Some(task) = pool_task {
-            let _ = task.await;
-        }
-        if let Some(recorder) = recorder {
-            let _ = recorder.await;
-        }
-        if let Some(pruner) = pruner {
-            pruner.abort();
-        }
+        self.background.cancel();
         tracing::info!("hookflow stopped");
         Ok(served?)
     }
@@ -181,24 +208,7 @@ impl WorkerStarter {
     }
 }
 
-fn embedded_workers(
-    config: &Config,
-    consumer: MemoryConsumer,
-    catalog: Arc<Catalog>,
-    replies: Arc<MemoryReplyBus>,
-    storage: Storage,
-    metrics: WorkerMetrics,
-) -> EmbeddedWorkers {
-    let (recorder, recorder_task) = Recorder::spawn(storage.clone(), config.record_executions);
-    let shutdown = CancellationToken::new();
-    let pruner =
-        tokio::spawn(hookflow_worker::pruner::run(storage, config.execution_retention, shutdown.clone()));
-    let pool =
-        WorkerPool::new(Box::new(consumer), catalog, replies, recorder, metrics, config.worker_concurrency);
-    EmbeddedWorkers { pool, recorder: recorder_task, pruner, shutdown }
-}
-
-/// The HTTP server with JSON errors for extractor failures too.
+/// The HTTP server, with JSON errors for extractor failures too.
 fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
     let server = HttpServer::new(move || {
         App::new()

@@ -4,9 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookflow_shared::catalog::Catalog;
-use hookflow_shared::queue::QueueProducer;
-use hookflow_shared::reply::ReplyBus;
+use hookflow_shared::queue::{AmqpProducer, QueueProducer};
+use hookflow_shared::redis_link::RedisLink;
+use hookflow_shared::reply::{RedisReplyBus, ReplyBus};
 use hookflow_shared::storage::Storage;
+use hookflow_shared::workflow_sync::WorkflowAnnouncer;
 use prometheus::Registry;
 
 use crate::metrics::IngressMetrics;
@@ -21,12 +23,26 @@ pub struct Settings {
     pub admin_token: String,
 }
 
+/// What `/readyz` checks besides the database.
+pub enum Dependencies {
+    /// Nothing else: the queue and replies are in-process.
+    Embedded,
+    Distributed {
+        producer: AmqpProducer,
+        replies: Arc<RedisReplyBus>,
+        redis: RedisLink,
+    },
+}
+
 /// Shared by every handler (wrapped in `web::Data`).
 pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub storage: Storage,
     pub producer: Arc<dyn QueueProducer>,
     pub replies: Arc<dyn ReplyBus>,
+    /// Distributed mode: tells other processes that a workflow changed.
+    pub announcer: Option<WorkflowAnnouncer>,
+    pub dependencies: Dependencies,
     pub metrics: IngressMetrics,
     pub registry: Registry,
     pub settings: Settings,

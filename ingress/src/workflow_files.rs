@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use hookflow_shared::model::decode_workflow;
 use serde_json::Value;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::workflows;
 
@@ -21,6 +22,24 @@ fn read_definition(path: &Path) -> anyhow::Result<Value> {
         }
         _ => serde_yaml::from_str(&text).with_context(|| format!("{} is not valid YAML", path.display()))?,
     })
+}
+
+/// Replicas starting together apply the same files at once; the loser of a race on a new
+/// version reads again and finds the definition already saved.
+async fn save_with_retry(
+    state: &AppState,
+    definition: hookflow_shared::model::WorkflowDefinition,
+) -> anyhow::Result<(hookflow_shared::storage::StoredWorkflow, hookflow_shared::storage::SaveOutcome)> {
+    let mut tries = 0;
+    loop {
+        match workflows::save(state, definition.clone()).await {
+            Err(ApiError::Conflict(_)) if tries < 5 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
+            }
+            result => return result.map_err(|e| anyhow::anyhow!("{e}")),
+        }
+    }
 }
 
 /// Applies every workflow file of `dir`, in name order; returns how many were applied.
@@ -50,8 +69,7 @@ pub async fn apply_dir(state: &AppState, dir: &Path) -> anyhow::Result<usize> {
                 path.display()
             );
         }
-        let (stored, outcome) =
-            workflows::save(state, definition).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (stored, outcome) = save_with_retry(state, definition).await?;
         tracing::info!(file = %path.display(), key = %stored.definition.key, version = stored.version, ?outcome, "workflow file applied");
     }
     Ok(paths.len())

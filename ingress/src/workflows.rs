@@ -33,8 +33,16 @@ pub async fn save(
     let (stored, outcome) = state.storage.save_workflow(definition).await?;
     if outcome != SaveOutcome::Unchanged {
         state.catalog.put(stored.clone());
+        announce(state, &stored.definition.key).await;
     }
     Ok((stored, outcome))
+}
+
+/// Lets the other processes know (distributed mode).
+pub async fn announce(state: &AppState, key: &str) {
+    if let Some(announcer) = &state.announcer {
+        announcer.announce(key).await;
+    }
 }
 
 /// The API shape of a workflow: its definition plus `version`, `webhookUrl`, timestamps.

@@ -76,7 +76,10 @@ impl RedisLink {
         let Some(manager) = self.publisher.load_full() else { return false };
         let mut connection = ConnectionManager::clone(&manager);
         let command = redis::cmd("PING");
-        matches!(tokio::time::timeout(COMMAND_TIMEOUT, command.query_async::<String>(&mut connection)).await, Ok(Ok(_)))
+        matches!(
+            tokio::time::timeout(COMMAND_TIMEOUT, command.query_async::<String>(&mut connection)).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Listens on `channel` until `shutdown`, reconnecting with backoff. `on_state(true)` when

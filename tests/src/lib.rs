@@ -1,4 +1,11 @@
-//! Test helpers: start Hookflow on port 0 with a fresh database, talk to it over HTTP.
+//! Test helpers: start Hookflow with a fresh database, talk to it over HTTP.
+//!
+//! The same suite runs per backend. By default each test starts an embedded instance in
+//! process on port 0. With `HOOKFLOW_TEST_MODE=distributed` each test starts a cluster of real
+//! binaries instead — two `ingress` and two `worker` processes on RabbitMQ, Redis and a
+//! PostgreSQL database of its own (see [`cluster`]); `scripts/test.sh` runs it that way too.
+
+pub mod cluster;
 
 use std::time::Duration;
 
@@ -7,13 +14,29 @@ use hookflow_shared::config::Config;
 use reqwest::{Client, Response};
 use serde_json::Value;
 
+use crate::cluster::Cluster;
+
+/// The public URL every test instance announces in `webhookUrl`.
+pub const PUBLIC_URL: &str = "https://hooks.example.test";
+/// The admin token of every test instance.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
 /// A running Hookflow and a client for it.
 pub struct TestApp {
+    /// The first ingress.
     pub base: String,
+    /// Every ingress (two in distributed mode).
+    pub bases: Vec<String>,
     pub token: String,
     pub client: Client,
     /// Holds the SQLite file (and workflow files) for the test's lifetime.
     pub dir: tempfile::TempDir,
+    backend: Backend,
+}
+
+enum Backend {
+    Embedded { starter: Option<WorkerStarter> },
+    Distributed(Cluster),
 }
 
 /// How a test wants its instance.
@@ -23,48 +46,105 @@ pub struct Options {
     pub settings: Vec<(&'static str, String)>,
     /// Workflow files written into `HOOKFLOW_WORKFLOWS_DIR` before start.
     pub workflow_files: Vec<(&'static str, String)>,
-    /// Keep the embedded workers stopped; the returned starter starts them.
+    /// Keep the workers stopped until [`TestApp::start_workers`].
     pub hold_workers: bool,
+}
+
+/// Whether this run tests the distributed mode.
+pub fn distributed() -> bool {
+    std::env::var("HOOKFLOW_TEST_MODE").is_ok_and(|mode| mode == "distributed")
 }
 
 /// Starts Hookflow with defaults.
 pub async fn spawn_app() -> TestApp {
-    spawn_app_with(Options::default()).await.0
+    spawn_app_with(Options::default()).await
 }
 
-/// Starts Hookflow as `options` say.
-pub async fn spawn_app_with(options: Options) -> (TestApp, Option<WorkerStarter>) {
+/// Starts Hookflow as `options` say, in the mode of this run.
+pub async fn spawn_app_with(options: Options) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("hookflow.db").display());
     let workflows_dir = dir.path().join("workflows");
     std::fs::create_dir(&workflows_dir).expect("workflows dir");
     for (name, text) in &options.workflow_files {
         std::fs::write(workflows_dir.join(name), text).expect("workflow file");
     }
-    let mut pairs: Vec<(&str, String)> = vec![
-        ("listen", "127.0.0.1:0".into()),
-        ("database_url", database_url),
-        ("admin_token", "test-admin-token".into()),
+    let mut settings: Vec<(&str, String)> = vec![
+        ("admin_token", ADMIN_TOKEN.into()),
+        ("public_url", PUBLIC_URL.into()),
         ("log", std::env::var("HOOKFLOW_TEST_LOG").unwrap_or_else(|_| "warn".into())),
     ];
     if !options.workflow_files.is_empty() {
-        pairs.push(("workflows_dir", workflows_dir.display().to_string()));
+        settings.push(("workflows_dir", workflows_dir.display().to_string()));
     }
-    pairs.extend(options.settings.iter().map(|(k, v)| (*k, v.clone())));
-    let config = Config::from_pairs(pairs.iter().map(|(k, v)| (*k, v.as_str()))).expect("test config");
+    settings.extend(options.settings.iter().map(|(k, v)| (*k, v.clone())));
+    let client = Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+
+    if distributed() {
+        let cluster = Cluster::start(&settings, options.hold_workers).await;
+        let bases = cluster.ingress_bases();
+        return TestApp {
+            base: bases[0].clone(),
+            bases,
+            token: ADMIN_TOKEN.into(),
+            client,
+            dir,
+            backend: Backend::Distributed(cluster),
+        };
+    }
+
+    let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("hookflow.db").display());
+    settings.push(("listen", "127.0.0.1:0".into()));
+    settings.push(("database_url", database_url));
+    let config = Config::from_pairs(settings.iter().map(|(k, v)| (*k, v.as_str()))).expect("test config");
     hookflow_shared::logging::init(&config);
     let mut application = Application::build(config).await.expect("application builds");
-    let starter = options.hold_workers.then(|| application.hold_workers());
+    let starter = if options.hold_workers { application.hold_workers() } else { None };
     let base = format!("http://127.0.0.1:{}", application.port());
-    let token = application.admin_token().to_owned();
     tokio::spawn(application.run_until_stopped());
-    let client = Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
-    (TestApp { base, token, client, dir }, starter)
+    TestApp {
+        base: base.clone(),
+        bases: vec![base],
+        token: ADMIN_TOKEN.into(),
+        client,
+        dir,
+        backend: Backend::Embedded { starter },
+    }
 }
 
 impl TestApp {
     pub fn webhook_url(&self, key: &str) -> String {
         format!("{}/api/webhook:trigger/{key}", self.base)
+    }
+
+    /// Starts workers held back with [`Options::hold_workers`].
+    pub async fn start_workers(&mut self) {
+        match &mut self.backend {
+            Backend::Embedded { starter } => starter.take().expect("workers were held").start(),
+            Backend::Distributed(cluster) => cluster.start_workers().await,
+        }
+    }
+
+    /// The cluster behind a distributed test.
+    pub fn cluster(&mut self) -> Option<&mut Cluster> {
+        match &mut self.backend {
+            Backend::Distributed(cluster) => Some(cluster),
+            Backend::Embedded { .. } => None,
+        }
+    }
+
+    /// Every process's `/metrics`, one after the other.
+    pub async fn metrics(&self) -> String {
+        let mut urls: Vec<String> = self.bases.iter().map(|b| format!("{b}/metrics")).collect();
+        if let Backend::Distributed(cluster) = &self.backend {
+            urls.extend(cluster.worker_bases().into_iter().map(|b| format!("{b}/metrics")));
+        }
+        let mut text = String::new();
+        for url in urls {
+            if let Ok(response) = self.client.get(&url).send().await {
+                text.push_str(&response.text().await.unwrap_or_default());
+            }
+        }
+        text
     }
 
     /// An admin request with the bearer token.

@@ -8,6 +8,8 @@
 //! - [`recorder`]: batched, retried writes of finished executions; acks after they are stored.
 //! - [`metrics`]: the worker's Prometheus metrics.
 //! - [`pruner`]: deletes execution records past their retention.
+//! - [`runtime`]: pool + recorder + pruner started and drained together (both modes).
+//! - [`service`]: the distributed `worker` process with its health and metrics endpoints.
 
 pub mod engine;
 pub mod metrics;
@@ -15,3 +17,5 @@ pub mod nodes;
 pub mod pool;
 pub mod pruner;
 pub mod recorder;
+pub mod runtime;
+pub mod service;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Execution and node metrics.
 #[derive(Clone)]
@@ -12,6 +12,7 @@ pub struct WorkerMetrics {
     execution_duration: prometheus::Histogram,
     node_duration: HistogramVec,
     dead_lettered: IntCounter,
+    queue_messages: IntGaugeVec,
 }
 
 /// Buckets from 100 µs to 30 s: node runs are mostly sub-millisecond, HTTP calls are not.
@@ -39,8 +40,13 @@ impl WorkerMetrics {
         registry.register(Box::new(executions.clone()))?;
         registry.register(Box::new(execution_duration.clone()))?;
         registry.register(Box::new(node_duration.clone()))?;
+        let queue_messages = IntGaugeVec::new(
+            Opts::new("hookflow_queue_messages", "Messages waiting in each queue (distributed mode)"),
+            &["queue"],
+        )?;
         registry.register(Box::new(dead_lettered.clone()))?;
-        Ok(Self { executions, execution_duration, node_duration, dead_lettered })
+        registry.register(Box::new(queue_messages.clone()))?;
+        Ok(Self { executions, execution_duration, node_duration, dead_lettered, queue_messages })
     }
 
     pub fn observe_execution(&self, workflow: &str, status: &str, took: Duration) {
@@ -54,5 +60,9 @@ impl WorkerMetrics {
 
     pub fn dead_lettered(&self) {
         self.dead_lettered.inc();
+    }
+
+    pub fn set_queue_depth(&self, queue: &str, depth: u32) {
+        self.queue_messages.with_label_values(&[queue]).set(i64::from(depth));
     }
 }

@@ -11,6 +11,7 @@ use hookflow_shared::execution::{ExecutionRecord, ExecutionRequest};
 use hookflow_shared::model::{ExecutionStatus, Mode};
 use hookflow_shared::queue::{Delivery, QueueConsumer, QueueError};
 use hookflow_shared::reply::{Reply, ReplyBus};
+use hookflow_shared::storage::Storage;
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -22,9 +23,21 @@ use crate::recorder::Recorder;
 /// What every execution task shares.
 struct Shared {
     catalog: Arc<Catalog>,
+    storage: Storage,
     replies: Arc<dyn ReplyBus>,
     recorder: Recorder,
     metrics: WorkerMetrics,
+}
+
+/// What a pool is made of.
+pub struct PoolParts {
+    pub consumer: Box<dyn QueueConsumer>,
+    pub catalog: Arc<Catalog>,
+    /// Read only on redelivery, to recognise executions that were already recorded.
+    pub storage: Storage,
+    pub replies: Arc<dyn ReplyBus>,
+    pub recorder: Recorder,
+    pub metrics: WorkerMetrics,
 }
 
 /// A pool of executions fed by one consumer.
@@ -35,15 +48,13 @@ pub struct WorkerPool {
 }
 
 impl WorkerPool {
-    pub fn new(
-        consumer: Box<dyn QueueConsumer>,
-        catalog: Arc<Catalog>,
-        replies: Arc<dyn ReplyBus>,
-        recorder: Recorder,
-        metrics: WorkerMetrics,
-        concurrency: usize,
-    ) -> Self {
-        Self { consumer, shared: Arc::new(Shared { catalog, replies, recorder, metrics }), concurrency }
+    pub fn new(parts: PoolParts, concurrency: usize) -> Self {
+        let PoolParts { consumer, catalog, storage, replies, recorder, metrics } = parts;
+        Self {
+            consumer,
+            shared: Arc::new(Shared { catalog, storage, replies, recorder, metrics }),
+            concurrency,
+        }
     }
 
     /// Runs until `shutdown`, then waits for in-flight executions.
@@ -70,6 +81,12 @@ impl WorkerPool {
                     });
                 }
                 Err(QueueError::Closed) => break,
+                Err(QueueError::Poison { reason, dead_lettered }) => {
+                    tracing::warn!(%reason, dead_lettered, "unreadable message returned to the queue");
+                    if dead_lettered {
+                        self.shared.metrics.dead_lettered();
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(%error, "receiving from the queue failed; retrying");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -82,8 +99,24 @@ impl WorkerPool {
 }
 
 async fn handle(shared: &Shared, delivery: Delivery) {
-    let Delivery { request, attempt, acker } = delivery;
+    let Delivery { request, attempt, last_attempt, acker } = delivery;
     let started = Instant::now();
+    if attempt > 1 {
+        // At-least-once delivery, effectively-once execution: a message redelivered after its
+        // execution was recorded (the ack was lost) is settled without running it again.
+        match shared.storage.execution_exists(request.execution_id).await {
+            Ok(true) => {
+                tracing::info!(execution = %request.execution_id, attempt, "already recorded; not run again");
+                let _ = acker.ack().await;
+                return;
+            }
+            Ok(false) => {}
+            Err(error) => {
+                give_back(shared, acker, last_attempt, &error.to_string()).await;
+                return;
+            }
+        }
+    }
     let outcome = if request.deadline.is_some_and(|deadline| deadline <= Utc::now()) {
         // The caller has been answered 408 already; running now would act on a request its
         // sender considers failed.
@@ -99,9 +132,7 @@ async fn handle(shared: &Shared, delivery: Delivery) {
                 reply: None,
             },
             Err(error) => {
-                tracing::warn!(%error, execution = %request.execution_id, "loading the workflow failed; redelivering");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                let _ = acker.nack().await;
+                give_back(shared, acker, last_attempt, &error.to_string()).await;
                 return;
             }
         }
@@ -117,6 +148,21 @@ async fn handle(shared: &Shared, delivery: Delivery) {
         }
     }
     shared.recorder.submit(record, acker).await;
+}
+
+/// Returns a delivery that could not be handled (storage unreachable): after a pause, so a
+/// broken dependency does not spin the queue, and counted when it goes to the dead letters.
+async fn give_back(
+    shared: &Shared,
+    acker: Box<dyn hookflow_shared::queue::Acker>,
+    last_attempt: bool,
+    why: &str,
+) {
+    tracing::warn!(error = why, last_attempt, "execution not handled; returning it to the queue");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    if acker.nack().await.is_ok() && last_attempt {
+        shared.metrics.dead_lettered();
+    }
 }
 
 /// The earlier of the caller's deadline and `options.timeout` counted from now.

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 use crate::metrics;
-use crate::state::AppState;
+use crate::state::{AppState, Dependencies};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -17,13 +17,22 @@ async fn healthz() -> HttpResponse {
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.storage.ping().await {
-        Ok(()) => HttpResponse::Ok().json(json!({ "status": "ready", "database": "ok" })),
-        Err(error) => {
-            tracing::warn!(%error, "readiness: database unreachable");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({ "status": "unavailable", "database": "unreachable" }))
-        }
+    let word = |ok: bool| if ok { "ok" } else { "unreachable" };
+    let database = state.storage.ping().await.is_ok();
+    let mut body = json!({ "database": word(database) });
+    let mut ready = database;
+    if let Dependencies::Distributed { producer, replies, redis } = &state.dependencies {
+        let broker = producer.is_connected();
+        let redis_ok = replies.is_listening() && redis.ping().await;
+        body["broker"] = json!(word(broker));
+        body["redis"] = json!(word(redis_ok));
+        ready &= broker && redis_ok;
+    }
+    body["status"] = json!(if ready { "ready" } else { "unavailable" });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
     }
 }
 

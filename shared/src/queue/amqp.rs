@@ -7,6 +7,7 @@
 //! trip at a time. Both sides reconnect by themselves with backoff; while the broker is away
 //! `publish` fails at once (the ingress answers 503) instead of waiting.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -187,8 +188,10 @@ impl QueueProducer for AmqpProducer {
             .with_message_id(ShortString::from(message_id));
         let options = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
         let result = async {
-            let confirm =
-                session.channel.basic_publish("".into(), routing_key.into(), options, &payload, properties).await?;
+            let confirm = session
+                .channel
+                .basic_publish("".into(), routing_key.into(), options, &payload, properties)
+                .await?;
             confirm.await
         }
         .await;
@@ -220,12 +223,31 @@ pub struct AmqpConsumer {
     prefetch: u16,
     session: Option<ConsumerSession>,
     backoff: Duration,
+    /// Whether a consuming session is live (for `/readyz`).
+    connected: Arc<AtomicBool>,
 }
 
 impl AmqpConsumer {
     /// `prefetch` bounds unacked deliveries per queue (`HOOKFLOW_WORKER_CONCURRENCY`).
     pub fn new(url: &str, names: QueueNames, prefetch: u16) -> Self {
-        Self { url: url.to_owned(), names, prefetch, session: None, backoff: MIN_BACKOFF }
+        Self {
+            url: url.to_owned(),
+            names,
+            prefetch,
+            session: None,
+            backoff: MIN_BACKOFF,
+            connected: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// A flag that follows the connection state.
+    pub fn connected(&self) -> Arc<AtomicBool> {
+        self.connected.clone()
+    }
+
+    fn lose_session(&mut self) {
+        self.session = None;
+        self.connected.store(false, Ordering::SeqCst);
     }
 
     async fn open(&self) -> Result<ConsumerSession, lapin::Error> {
@@ -234,7 +256,12 @@ impl AmqpConsumer {
         declare(&channel, &self.names).await?;
         channel.basic_qos(self.prefetch, BasicQosOptions::default()).await?;
         let consume = |queue: &str| {
-            channel.basic_consume(queue.into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+            channel.basic_consume(
+                queue.into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
         };
         let sync = consume(&self.names.sync).await?;
         let asynchronous = consume(&self.names.asynchronous).await?;
@@ -263,6 +290,7 @@ impl QueueConsumer for AmqpConsumer {
                 match self.open().await {
                     Ok(session) => {
                         self.session = Some(session);
+                        self.connected.store(true, Ordering::SeqCst);
                         self.backoff = MIN_BACKOFF;
                     }
                     Err(error) => {
@@ -282,12 +310,12 @@ impl QueueConsumer for AmqpConsumer {
                 Some(Ok(delivery)) => delivery,
                 Some(Err(error)) => {
                     tracing::warn!(%error, "RabbitMQ consumer failed; reconnecting");
-                    self.session = None;
+                    self.lose_session();
                     continue;
                 }
                 None => {
                     tracing::warn!("RabbitMQ consumer ended; reconnecting");
-                    self.session = None;
+                    self.lose_session();
                     continue;
                 }
             };
@@ -295,7 +323,12 @@ impl QueueConsumer for AmqpConsumer {
             let last_attempt = attempt > DELIVERY_LIMIT;
             match serde_json::from_slice::<QueueMessage>(&delivery.data) {
                 Ok(QueueMessage::ExecuteV1(request)) => {
-                    return Ok(Delivery { request, attempt, last_attempt, acker: Box::new(AmqpAcker(delivery.acker)) })
+                    return Ok(Delivery {
+                        request,
+                        attempt,
+                        last_attempt,
+                        acker: Box::new(AmqpAcker(delivery.acker)),
+                    })
                 }
                 Err(error) => {
                     // Returned, not dropped: a newer process may read it; past the limit it is
@@ -304,7 +337,10 @@ impl QueueConsumer for AmqpConsumer {
                     if let Err(nack_error) = delivery.acker.nack(requeue).await {
                         tracing::warn!(error = %nack_error, "nack of an unreadable message failed");
                     }
-                    return Err(QueueError::Poison { reason: error.to_string(), dead_lettered: last_attempt });
+                    return Err(QueueError::Poison {
+                        reason: error.to_string(),
+                        dead_lettered: last_attempt,
+                    });
                 }
             }
         }
@@ -320,6 +356,49 @@ impl Acker for AmqpAcker {
     }
 
     async fn nack(self: Box<Self>) -> Result<(), QueueError> {
-        self.0.nack(BasicNackOptions { requeue: true, multiple: false }).await.map(|_| ()).map_err(unavailable)
+        self.0
+            .nack(BasicNackOptions { requeue: true, multiple: false })
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
     }
+}
+
+/// How often queue depths are read.
+const DEPTH_EVERY: Duration = Duration::from_secs(5);
+
+/// Reports the number of ready messages of each queue every few seconds (a passive declare
+/// on a connection of its own), until `shutdown`.
+pub fn watch_queue_depths(
+    url: &str,
+    names: QueueNames,
+    shutdown: CancellationToken,
+    report: impl Fn(&str, u32) + Send + 'static,
+) {
+    let url = url.to_owned();
+    tokio::spawn(async move {
+        let mut session: Option<(Connection, Channel)> = None;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(DEPTH_EVERY) => {}
+            }
+            if session.as_ref().is_none_or(|(_, channel)| !channel.status().connected()) {
+                session = match connect(&url, "hookflow-queue-depths").await {
+                    Ok(connection) => {
+                        connection.create_channel().await.ok().map(|channel| (connection, channel))
+                    }
+                    Err(_) => None,
+                };
+            }
+            let Some((_, channel)) = &session else { continue };
+            for queue in [&names.sync, &names.asynchronous, &names.dead] {
+                let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+                match channel.queue_declare(queue.as_str().into(), passive, FieldTable::default()).await {
+                    Ok(declared) => report(queue, declared.message_count()),
+                    Err(_) => break,
+                }
+            }
+        }
+    });
 }

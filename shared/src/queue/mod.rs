@@ -5,7 +5,7 @@
 mod amqp;
 mod memory;
 
-pub use amqp::{AmqpConsumer, AmqpProducer, QueueNames, DELIVERY_LIMIT};
+pub use amqp::{watch_queue_depths, AmqpConsumer, AmqpProducer, QueueNames, DELIVERY_LIMIT};
 pub use memory::{memory_queue, MemoryConsumer, MemoryProducer};
 
 use async_trait::async_trait;

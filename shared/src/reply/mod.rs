@@ -7,8 +7,8 @@ mod pending;
 mod redis;
 
 pub use memory::MemoryReplyBus;
-pub use redis::RedisReplyBus;
 pub use pending::{PendingReplies, ReplyWaiter};
+pub use redis::RedisReplyBus;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

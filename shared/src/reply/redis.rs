@@ -84,6 +84,9 @@ impl ReplyBus for RedisReplyBus {
 
     async fn publish(&self, reply_to: &str, reply: Reply) -> Result<(), ReplyError> {
         let payload = serde_json::to_vec(&reply).map_err(|e| ReplyError::Unavailable(e.to_string()))?;
-        self.link.publish(&reply_channel(&self.namespace, reply_to), &payload).await.map_err(ReplyError::Unavailable)
+        self.link
+            .publish(&reply_channel(&self.namespace, reply_to), &payload)
+            .await
+            .map_err(ReplyError::Unavailable)
     }
 }

@@ -84,7 +84,7 @@ impl Storage {
             // WAL lets the admin API read while the recorder writes.
             db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
         }
-        Migrator::up(&db, None).await?;
+        migrate(&db).await?;
         let sqlite_writes = url.starts_with("sqlite:").then(|| Arc::new(tokio::sync::Mutex::new(())));
         Ok(Self { db, sqlite_writes })
     }
@@ -249,6 +249,17 @@ impl Storage {
         Ok(())
     }
 
+    /// Whether an execution is recorded.
+    pub async fn execution_exists(&self, id: Uuid) -> Result<bool, StorageError> {
+        let found: Option<Uuid> = execution::Entity::find_by_id(id)
+            .select_only()
+            .column(execution::Column::Id)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(found.is_some())
+    }
+
     /// An execution with its jobs.
     pub async fn get_execution(&self, id: Uuid) -> Result<Option<ExecutionRecord>, StorageError> {
         let Some(row) = execution::Entity::find_by_id(id).one(&self.db).await? else { return Ok(None) };
@@ -305,6 +316,24 @@ impl Storage {
             .await?;
         txn.commit().await?;
         Ok(result.rows_affected)
+    }
+}
+
+/// Runs pending migrations. Replicas starting together race to create the same tables; the
+/// loser fails on a duplicate and, trying again after the winner committed, finds nothing left
+/// to do.
+async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    let mut attempt = 0;
+    loop {
+        match Migrator::up(db, None).await {
+            Ok(()) => return Ok(()),
+            Err(error) if attempt < 5 => {
+                attempt += 1;
+                tracing::info!(%error, attempt, "migration raced with another process; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
+            }
+            Err(error) => return Err(error),
+        }
     }
 }
 

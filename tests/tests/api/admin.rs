@@ -1,6 +1,6 @@
 //! The admin API: auth, workflow CRUD with versions, validation, executions, parse.
 
-use hookflow_tests::{execution_id, spawn_app, workflow};
+use hookflow_tests::{execution_id, spawn_app, workflow, PUBLIC_URL};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -41,7 +41,7 @@ async fn create_list_get_patch_delete() {
     assert_eq!(key.len(), 11);
     assert!(key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
     assert_eq!(created["version"], 1);
-    assert_eq!(created["webhookUrl"], format!("http://127.0.0.1:0/api/webhook:trigger/{key}"));
+    assert_eq!(created["webhookUrl"], format!("{PUBLIC_URL}/api/webhook:trigger/{key}"));
     assert!(created["createdAt"].is_string() && created["updatedAt"].is_string());
     assert_eq!(created["enabled"], true);
     assert_eq!(created["sync"], false);
@@ -97,8 +97,7 @@ async fn create_list_get_patch_delete() {
 async fn webhook_url_uses_the_public_url() {
     let app = spawn_app().await;
     let created = app.create_workflow(workflow("public-url", false, json!([]))).await;
-    // Tests listen on port 0, so HOOKFLOW_PUBLIC_URL defaults to the configured listen address.
-    assert_eq!(created["webhookUrl"], "http://127.0.0.1:0/api/webhook:trigger/public-url");
+    assert_eq!(created["webhookUrl"], "https://hooks.example.test/api/webhook:trigger/public-url");
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ async fn metrics_count_webhook_calls() {
     let id = execution_id(&app.post_json("counted", &json!({})).await);
     app.post_json("not-there", &json!({})).await;
     app.execution(&id).await;
-    let text = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(r#"hookflow_webhook_requests_total{code="200",mode="async",workflow="counted"} 1"#),
         "{text}"
@@ -51,7 +51,7 @@ nodes:
     let json_file =
         json!({"key": "from-json", "trigger": {"type": "webhook", "response": {"body": "json-ok"}}})
             .to_string();
-    let (app, _) = spawn_app_with(Options {
+    let app = spawn_app_with(Options {
         workflow_files: vec![("a.yaml", yaml.into()), ("b.json", json_file), ("notes.txt", "ignored".into())],
         ..Default::default()
     })

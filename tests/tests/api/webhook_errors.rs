@@ -33,7 +33,7 @@ async fn unknown_or_disabled_workflows_get_404() {
 
 #[tokio::test]
 async fn oversized_bodies_get_413() {
-    let (app, _) =
+    let app =
         spawn_app_with(Options { settings: vec![("max_body_bytes", "64".into())], ..Default::default() })
             .await;
     app.create_workflow(workflow("hook-big", false, json!([]))).await;

@@ -132,7 +132,7 @@ async fn an_unknown_calculator_is_a_job_error() {
 
 #[tokio::test]
 async fn no_answer_in_time_is_408_and_the_execution_is_aborted() {
-    let (app, starter) = spawn_app_with(Options {
+    let mut app = spawn_app_with(Options {
         settings: vec![("sync_timeout_ms", "300".into())],
         hold_workers: true,
         ..Default::default()
@@ -158,12 +158,12 @@ async fn no_answer_in_time_is_408_and_the_execution_is_aborted() {
     assert!(started.elapsed() < std::time::Duration::from_millis(300));
 
     // A worker that reaches the expired execution records it aborted without running it.
-    starter.unwrap().start();
+    app.start_workers().await;
     let execution = app.execution(&id).await;
     assert_eq!(execution["status"], "aborted");
     assert_eq!(execution["reason"], "timeout");
     assert_eq!(execution["jobs"], json!([]));
 
-    let metrics = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap().text().await.unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains("hookflow_sync_timeouts_total 2"), "{metrics}");
 }

@@ -143,6 +143,7 @@ async fn delete(
         return Err(not_found(&key));
     }
     state.catalog.remove(&key);
+    workflows::announce(&state, &key).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -1,0 +1,231 @@
+//! A distributed Hookflow for one test: two `ingress` and two `worker` processes (the real
+//! binaries) on the RabbitMQ, Redis and PostgreSQL named by `HOOKFLOW_TEST_AMQP_URL`,
+//! `HOOKFLOW_TEST_REDIS_URL` and `HOOKFLOW_TEST_DATABASE_URL`. Each cluster has a database and
+//! a queue namespace of its own, so tests run side by side; its processes are killed and its
+//! queues deleted when it is dropped.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lapin::options::QueueDeleteOptions;
+use sea_orm::{ConnectionTrait, Database};
+use uuid::Uuid;
+
+/// How long a process may take to become ready.
+const READY_WITHIN: Duration = Duration::from_secs(30);
+
+fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("HOOKFLOW_TEST_MODE=distributed needs {name}; scripts/test.sh sets it (eval \"$(scripts/services.sh)\")")
+    })
+}
+
+/// A binary built next to the test executable (`cargo build --workspace --bins`).
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let path = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join(name);
+    assert!(path.exists(), "{} is missing: build it first (cargo build --workspace --bins)", path.display());
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// One child process; killed when dropped.
+pub struct Process {
+    pub name: String,
+    /// `http://127.0.0.1:<port>` of its HTTP endpoints.
+    pub base: String,
+    child: Child,
+    log: PathBuf,
+}
+
+impl Process {
+    /// Kills it with SIGKILL (a crash) and waits for it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and waits up to `within` for a graceful exit.
+    pub fn terminate(&mut self, within: Duration) -> bool {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Two ingress and two worker processes sharing a database and a namespace.
+pub struct Cluster {
+    pub ingress: Vec<Process>,
+    pub workers: Vec<Process>,
+    env: Vec<(String, String)>,
+    namespace: String,
+    amqp_url: String,
+    logs: tempfile::TempDir,
+}
+
+impl Cluster {
+    /// Starts the cluster with the given `(config key, value)` settings and waits until every
+    /// process is ready. With `hold_workers`, workers start at [`Cluster::start_workers`].
+    pub async fn start(settings: &[(&str, String)], hold_workers: bool) -> Self {
+        let database_url = required_env("HOOKFLOW_TEST_DATABASE_URL");
+        let amqp_url = required_env("HOOKFLOW_TEST_AMQP_URL");
+        let redis_url = required_env("HOOKFLOW_TEST_REDIS_URL");
+        let id = Uuid::now_v7().simple().to_string();
+        let database = format!("e_{id}");
+        let admin = Database::connect(&database_url).await.expect("PostgreSQL reachable");
+        admin.execute_unprepared(&format!("CREATE DATABASE {database}")).await.expect("create test database");
+        let base_url = database_url.rsplit_once('/').map(|(base, _)| base).expect("a database URL");
+        let namespace = format!("t{id}");
+        let mut env: Vec<(String, String)> = settings
+            .iter()
+            .map(|(key, value)| (format!("HOOKFLOW_{}", key.to_ascii_uppercase()), value.clone()))
+            .collect();
+        env.extend([
+            ("HOOKFLOW_DATABASE_URL".to_owned(), format!("{base_url}/{database}")),
+            ("HOOKFLOW_AMQP_URL".to_owned(), amqp_url.clone()),
+            ("HOOKFLOW_REDIS_URL".to_owned(), redis_url),
+            ("HOOKFLOW_NAMESPACE".to_owned(), namespace.clone()),
+        ]);
+        let mut cluster = Self {
+            ingress: Vec::new(),
+            workers: Vec::new(),
+            env,
+            namespace,
+            amqp_url,
+            logs: tempfile::tempdir().expect("log dir"),
+        };
+        for i in 0..2 {
+            let process = cluster.spawn("ingress", &format!("ingress-{i}"), "HOOKFLOW_LISTEN");
+            cluster.ingress.push(process);
+        }
+        if !hold_workers {
+            cluster.spawn_workers();
+        }
+        cluster.wait_ready().await;
+        cluster
+    }
+
+    fn spawn(&self, binary_name: &str, name: &str, listen_variable: &str) -> Process {
+        let port = free_port();
+        let log = self.logs.path().join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(binary(binary_name))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env(listen_variable, format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        Process { name: name.to_owned(), base: format!("http://127.0.0.1:{port}"), child, log }
+    }
+
+    fn spawn_workers(&mut self) {
+        for i in self.workers.len()..2 {
+            let process = self.spawn("worker", &format!("worker-{i}"), "HOOKFLOW_METRICS_LISTEN");
+            self.workers.push(process);
+        }
+    }
+
+    /// Starts held-back workers and waits until they are ready.
+    pub async fn start_workers(&mut self) {
+        self.spawn_workers();
+        self.wait_ready().await;
+    }
+
+    /// Replaces worker `index` with a fresh process (after a kill, say).
+    pub async fn restart_worker(&mut self, index: usize) {
+        let name = self.workers[index].name.clone();
+        self.workers[index] = self.spawn("worker", &name, "HOOKFLOW_METRICS_LISTEN");
+        self.wait_ready().await;
+    }
+
+    pub fn ingress_bases(&self) -> Vec<String> {
+        self.ingress.iter().map(|p| p.base.clone()).collect()
+    }
+
+    pub fn worker_bases(&self) -> Vec<String> {
+        self.workers.iter().map(|p| p.base.clone()).collect()
+    }
+
+    /// The namespace's queue names.
+    pub fn queue_names(&self) -> hookflow_shared::queue::QueueNames {
+        hookflow_shared::queue::QueueNames::new(&self.namespace)
+    }
+
+    /// Waits until every running process answers `/readyz` with 200.
+    pub async fn wait_ready(&mut self) {
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
+        let deadline = Instant::now() + READY_WITHIN;
+        for process in self.ingress.iter_mut().chain(self.workers.iter_mut()) {
+            loop {
+                if let Ok(Some(status)) = process.child.try_wait() {
+                    panic!("{} exited ({status}) before it was ready:\n{}", process.name, process.log_tail());
+                }
+                let ready = client.get(format!("{}/readyz", process.base)).send().await;
+                if ready.is_ok_and(|r| r.status() == 200) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    panic!("{} was not ready within {READY_WITHIN:?}:\n{}", process.name, process.log_tail());
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.ingress.clear();
+        self.workers.clear();
+        // Quorum queues outlive their users; delete this cluster's so runs do not pile them up.
+        let url = self.amqp_url.clone();
+        let names = self.queue_names();
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            runtime.block_on(async move {
+                let Ok(connection) =
+                    lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await
+                else {
+                    return;
+                };
+                let Ok(channel) = connection.create_channel().await else { return };
+                for queue in [names.sync, names.asynchronous, names.dead] {
+                    let _ = channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
+                }
+                let _ = connection.close(200, "done".into()).await;
+            });
+        })
+        .join();
+    }
+}

@@ -1,0 +1,12 @@
+//! The `worker` binary (distributed mode): configuration from the environment, then
+//! [`hookflow_worker::service::run`] until SIGINT/SIGTERM.
+
+use hookflow_shared::config::Config;
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::from_env()?;
+    hookflow_shared::logging::init(&config);
+    tracing::info!(?config, "starting hookflow worker");
+    hookflow_worker::service::run(config).await
+}

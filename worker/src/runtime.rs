@@ -1,0 +1,94 @@
+//! The worker side of a process, assembled: pool, recorder and pruner, started together and
+//! stopped in order (stop receiving → finish executions → write their records).
+
+use std::sync::Arc;
+
+use hookflow_shared::catalog::Catalog;
+use hookflow_shared::config::Config;
+use hookflow_shared::queue::QueueConsumer;
+use hookflow_shared::reply::ReplyBus;
+use hookflow_shared::storage::Storage;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::WorkerMetrics;
+use crate::pool::{PoolParts, WorkerPool};
+use crate::recorder::Recorder;
+
+/// Workers built but not yet running.
+pub struct Workers {
+    pool: WorkerPool,
+    recorder: JoinHandle<()>,
+    storage: Storage,
+    retention: std::time::Duration,
+    /// When set, the pool starts only once it fires.
+    gate: Option<oneshot::Receiver<()>>,
+}
+
+/// Running workers; [`RunningWorkers::stop`] drains them.
+pub struct RunningWorkers {
+    pool: JoinHandle<()>,
+    recorder: JoinHandle<()>,
+    pruner: JoinHandle<()>,
+    shutdown: CancellationToken,
+}
+
+/// What the queue, replies and catalog are depends on the mode; the rest is the same.
+pub struct WorkerInputs {
+    pub consumer: Box<dyn QueueConsumer>,
+    pub catalog: Arc<Catalog>,
+    pub storage: Storage,
+    pub replies: Arc<dyn ReplyBus>,
+    pub metrics: WorkerMetrics,
+}
+
+impl Workers {
+    pub fn new(config: &Config, inputs: WorkerInputs) -> Self {
+        let WorkerInputs { consumer, catalog, storage, replies, metrics } = inputs;
+        let (recorder, recorder_task) = Recorder::spawn(storage.clone(), config.record_executions);
+        let parts = PoolParts { consumer, catalog, storage: storage.clone(), replies, recorder, metrics };
+        Self {
+            pool: WorkerPool::new(parts, config.worker_concurrency),
+            recorder: recorder_task,
+            storage,
+            retention: config.execution_retention,
+            gate: None,
+        }
+    }
+
+    /// Keeps the pool from receiving until the returned sender fires (or is dropped).
+    pub fn hold(&mut self) -> oneshot::Sender<()> {
+        let (sender, receiver) = oneshot::channel();
+        self.gate = Some(receiver);
+        sender
+    }
+
+    pub fn spawn(self) -> RunningWorkers {
+        let shutdown = CancellationToken::new();
+        let token = shutdown.clone();
+        let (pool, gate) = (self.pool, self.gate);
+        let pool = tokio::spawn(async move {
+            if let Some(gate) = gate {
+                tokio::select! {
+                    _ = gate => {}
+                    _ = token.cancelled() => return,
+                }
+            }
+            pool.run(token).await;
+        });
+        let pruner = tokio::spawn(crate::pruner::run(self.storage, self.retention, shutdown.clone()));
+        RunningWorkers { pool, recorder: self.recorder, pruner, shutdown }
+    }
+}
+
+impl RunningWorkers {
+    /// Stops receiving, lets in-flight executions finish and their records be written.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = self.pool.await;
+        // The pool owned the last recorder handle; the recorder now drains and ends.
+        let _ = self.recorder.await;
+        self.pruner.abort();
+    }
+}
