@@ -8,28 +8,50 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/hookflow-target}"
 
 services=$(scripts/services.sh)
-# Only the test database is taken: tests configure Hookflow themselves.
-HOOKFLOW_TEST_DATABASE_URL=$(printf '%s\n' "$services" | sed -n 's/^export HOOKFLOW_TEST_DATABASE_URL=//p')
-export HOOKFLOW_TEST_DATABASE_URL
-if [ -z "$HOOKFLOW_TEST_DATABASE_URL" ]; then
-  echo "test: scripts/services.sh gave no PostgreSQL test database" >&2
-  exit 1
-fi
+value_of() { printf '%s\n' "$services" | sed -n "s/^export $1=//p"; }
+# Tests configure Hookflow themselves; they get the servers under test-only names.
+HOOKFLOW_TEST_DATABASE_URL=$(value_of HOOKFLOW_TEST_DATABASE_URL)
+HOOKFLOW_TEST_AMQP_URL=$(value_of HOOKFLOW_AMQP_URL)
+HOOKFLOW_TEST_REDIS_URL=$(value_of HOOKFLOW_REDIS_URL)
+export HOOKFLOW_TEST_DATABASE_URL HOOKFLOW_TEST_AMQP_URL HOOKFLOW_TEST_REDIS_URL
+for name in HOOKFLOW_TEST_DATABASE_URL HOOKFLOW_TEST_AMQP_URL HOOKFLOW_TEST_REDIS_URL; do
+  if [ -z "${!name}" ]; then
+    echo "test: scripts/services.sh gave no value for $name" >&2
+    exit 1
+  fi
+done
 
-# Storage tests make one schema each; drop those of earlier runs.
+# Storage tests make one schema each and distributed tests one database each; drop those of
+# earlier runs.
 psql "$HOOKFLOW_TEST_DATABASE_URL" -qtAc \
   "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace WHERE nspname LIKE 't\_%'" \
   | psql "$HOOKFLOW_TEST_DATABASE_URL" -q >/dev/null
+psql "$HOOKFLOW_TEST_DATABASE_URL" -qtAc \
+  "SELECT format('DROP DATABASE IF EXISTS %I;', datname) FROM pg_database WHERE datname LIKE 'e\_%'" \
+  | psql "$HOOKFLOW_TEST_DATABASE_URL" -q >/dev/null
+
+log="${TMPDIR:-/tmp}/hookflow-test.log"
+: > "$log"
+status=0
+run() {
+  echo "== $*"
+  "$@" 2>&1 | tee -a "$log" || status=$?
+}
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "== cargo test (PostgreSQL at ${HOOKFLOW_TEST_DATABASE_URL%%@*}@…)"
-# Doc tests are left out (there are none) so the run closes on a real count; the summary line
-# adds up every test binary's results.
-status=0
-cargo test --workspace --all-targets 2>&1 | tee "${TMPDIR:-/tmp}/hookflow-test.log" || status=$?
+echo "== cargo build (binaries for the distributed suites)"
+cargo build --workspace --bins
+
+# 1. Everything, embedded mode; storage tests on SQLite and PostgreSQL.
+run cargo test --workspace --all-targets
+# 2. The end-to-end suite again, against two ingress and two worker processes per test.
+HOOKFLOW_TEST_MODE=distributed run cargo test -p hookflow-tests --test api
+# 3. Faults (they stop and start the shared servers, so one at a time).
+HOOKFLOW_TEST_MODE=distributed run cargo test -p hookflow-tests --test resilience -- --ignored --test-threads=1 --nocapture
+
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
-     END { printf "all tests: %d passed, %d failed\n", p, f }' "${TMPDIR:-/tmp}/hookflow-test.log"
+     END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

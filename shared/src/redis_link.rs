@@ -16,6 +16,8 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often a subscription checks that its connection still answers.
 const PING_EVERY: Duration = Duration::from_secs(1);
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// Tries of one PUBLISH.
+const PUBLISH_ATTEMPTS: u32 = 3;
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// A Redis server, for publishing and subscribing.
@@ -58,8 +60,25 @@ impl RedisLink {
         }
     }
 
-    /// PUBLISHes `payload` on `channel`.
+    /// PUBLISHes `payload` on `channel`. A connection broken while Redis was away fails the
+    /// first command after it returns (which makes the manager reconnect), so a failed publish
+    /// is tried again a few times before it is reported: a lost reply would leave a caller
+    /// waiting for its whole timeout.
     pub async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), String> {
+        let mut last_error = String::new();
+        for attempt in 0..PUBLISH_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(MIN_BACKOFF * attempt).await;
+            }
+            match self.publish_once(channel, payload).await {
+                Ok(()) => return Ok(()),
+                Err(error) => last_error = error,
+            }
+        }
+        Err(last_error)
+    }
+
+    async fn publish_once(&self, channel: &str, payload: &[u8]) -> Result<(), String> {
         let Some(manager) = self.publisher.load_full() else { return Err("not connected to Redis".into()) };
         let mut connection = ConnectionManager::clone(&manager);
         let mut command = redis::cmd("PUBLISH");

@@ -85,6 +85,7 @@ pub struct Cluster {
     env: Vec<(String, String)>,
     namespace: String,
     amqp_url: String,
+    database_url: String,
     logs: tempfile::TempDir,
 }
 
@@ -117,6 +118,7 @@ impl Cluster {
             env,
             namespace,
             amqp_url,
+            database_url: format!("{base_url}/{database}"),
             logs: tempfile::tempdir().expect("log dir"),
         };
         for i in 0..2 {
@@ -173,6 +175,16 @@ impl Cluster {
 
     pub fn worker_bases(&self) -> Vec<String> {
         self.workers.iter().map(|p| p.base.clone()).collect()
+    }
+
+    /// The cluster's own database.
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
+    /// The broker every process uses.
+    pub fn amqp_url(&self) -> &str {
+        &self.amqp_url
     }
 
     /// The namespace's queue names.

@@ -1,0 +1,327 @@
+//! Faults: a worker killed mid-burst, the broker restarted, Redis stopped, a poison message.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use hookflow_tests::{workflow, TestApp};
+use sea_orm::{ConnectionTrait, Database, Statement};
+use serde_json::{json, Value};
+
+use crate::fleet::{distributed_app, distributed_app_with};
+
+/// Execution id → number of jobs, for one workflow, read from the cluster's database.
+async fn recorded(app: &mut TestApp, key: &str) -> HashMap<String, i64> {
+    let url = app.cluster().expect("a cluster").database_url().to_owned();
+    let db = Database::connect(&url).await.unwrap();
+    let rows = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT e.id::text AS id, (SELECT count(*) FROM jobs j WHERE j.execution_id = e.id) AS jobs \
+                 FROM executions e WHERE e.workflow_key = '{key}'"
+            ),
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|row| (row.try_get::<String>("", "id").unwrap(), row.try_get::<i64>("", "jobs").unwrap()))
+        .collect()
+}
+
+/// Waits until every id in `accepted` is recorded; returns the records.
+async fn wait_recorded(
+    app: &mut TestApp,
+    key: &str,
+    accepted: &HashSet<String>,
+    within: Duration,
+) -> HashMap<String, i64> {
+    let deadline = Instant::now() + within;
+    loop {
+        let records = recorded(app, key).await;
+        let missing = accepted.iter().filter(|id| !records.contains_key(*id)).count();
+        if missing == 0 {
+            return records;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{missing} of {} accepted executions were never recorded",
+            accepted.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn counting_workflow(key: &str) -> Value {
+    workflow(
+        key,
+        false,
+        json!([{"key": "double", "type": "calculation", "config": {"expression": "{{$context.body.n}} * 2"}}]),
+    )
+}
+
+fn header_id(response: &reqwest::Response) -> Option<String> {
+    response.headers().get("x-hookflow-execution-id").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn rabbitmqctl(args: &[&str]) {
+    let status = std::process::Command::new("rabbitmqctl").args(args).status().expect("rabbitmqctl runs");
+    assert!(status.success(), "rabbitmqctl {args:?} failed");
+}
+
+fn services_script() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/services.sh")
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ, Redis and PostgreSQL; scripts/test.sh runs it"]
+async fn no_loss_when_a_worker_is_killed_mid_burst() {
+    const BURST: usize = 2000;
+    let mut app = distributed_app().await;
+    app.create_workflow(counting_workflow("burst")).await;
+    let url = app.webhook_url("burst");
+    let client = app.client.clone();
+    let done = Arc::new(AtomicUsize::new(0));
+    let counter = done.clone();
+    let burst = tokio::spawn(async move {
+        futures_util::stream::iter(0..BURST)
+            .map(|n| {
+                let (client, url, counter) = (client.clone(), url.clone(), counter.clone());
+                async move {
+                    let response = client.post(&url).json(&json!({"n": n})).send().await;
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    response.ok().map(|r| (r.status().as_u16(), header_id(&r)))
+                }
+            })
+            .buffer_unordered(32)
+            .collect::<Vec<_>>()
+            .await
+    });
+    while done.load(Ordering::SeqCst) < BURST / 2 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    app.cluster().unwrap().workers[0].kill();
+    let killed_at = done.load(Ordering::SeqCst);
+    let answers = burst.await.unwrap();
+    let accepted: HashSet<String> = answers
+        .iter()
+        .flatten()
+        .filter(|(status, _)| (200..300).contains(status))
+        .filter_map(|(_, id)| id.clone())
+        .collect();
+    let records = wait_recorded(&mut app, "burst", &accepted, Duration::from_secs(120)).await;
+    let duplicated = records.values().filter(|jobs| **jobs != 1).count();
+    let unexpected = records.keys().filter(|id| !accepted.contains(*id)).count();
+    println!(
+        "figure: burst {BURST}, worker killed after {killed_at} answers, answered 2xx {}, recorded {}, \
+         duplicated {duplicated}, recorded without a 2xx {unexpected}",
+        accepted.len(),
+        records.len()
+    );
+    assert_eq!(accepted.len(), BURST, "with the broker up every request is accepted");
+    assert_eq!(records.len(), accepted.len());
+    assert_eq!(duplicated, 0, "an execution ran twice");
+    assert_eq!(unexpected, 0);
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ, Redis and PostgreSQL; scripts/test.sh runs it"]
+async fn broker_restart_gives_503_then_recovers_without_loss() {
+    let mut app = distributed_app().await;
+    app.create_workflow(counting_workflow("steady")).await;
+    let (url, client) = (app.webhook_url("steady"), app.client.clone());
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopping = stop.clone();
+    let started = Instant::now();
+    let traffic = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        let mut n = 0;
+        while !stopping.load(Ordering::SeqCst) {
+            n += 1;
+            if let Ok(response) = client.post(&url).json(&json!({"n": n})).send().await {
+                let retry_after = response.headers().contains_key("retry-after");
+                seen.push((started.elapsed(), response.status().as_u16(), header_id(&response), retry_after));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        seen
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::task::spawn_blocking(|| rabbitmqctl(&["stop_app"])).await.unwrap();
+    let stopped_at = started.elapsed();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::task::spawn_blocking(|| rabbitmqctl(&["start_app"])).await.unwrap();
+    let back_at = started.elapsed();
+    // Traffic continues until well after recovery.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let recovered_at = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(Instant::now() < deadline, "webhooks did not get 2xx within 30 s of the broker coming back");
+        let probe = app.post_json("steady", &json!({"probe": true})).await;
+        if probe.status().is_success() {
+            break started.elapsed();
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::SeqCst);
+    let seen = traffic.await.unwrap();
+
+    let unavailable: Vec<_> = seen.iter().filter(|(_, status, _, _)| *status == 503).collect();
+    assert!(!unavailable.is_empty(), "no 503 while the broker was down");
+    assert!(unavailable.iter().all(|(_, _, _, retry_after)| *retry_after), "a 503 without Retry-After");
+    let wrong: Vec<_> = seen.iter().filter(|(_, status, _, _)| ![200, 503].contains(status)).collect();
+    assert!(wrong.is_empty(), "unexpected answers: {wrong:?}");
+    let accepted_while_down = seen
+        .iter()
+        .filter(|(at, status, _, _)| {
+            *status == 200 && *at > stopped_at + Duration::from_millis(100) && *at < back_at
+        })
+        .count();
+    assert_eq!(accepted_while_down, 0, "a 2xx while the broker was stopped");
+    let accepted: HashSet<String> = seen
+        .iter()
+        .filter(|(_, status, _, _)| *status == 200)
+        .filter_map(|(_, _, id, _)| id.clone())
+        .collect();
+    let records = wait_recorded(&mut app, "steady", &accepted, Duration::from_secs(60)).await;
+    let duplicated = records.values().filter(|jobs| **jobs != 1).count();
+    println!(
+        "figure: broker down {:?}, first 2xx {:?} after start_app returned; requests {}, 503 {}, 2xx {}, recorded {}, duplicated {duplicated}",
+        back_at - stopped_at,
+        recovered_at - back_at,
+        seen.len(),
+        unavailable.len(),
+        accepted.len(),
+        records.len()
+    );
+    assert_eq!(duplicated, 0);
+    assert!(recovered_at - back_at < Duration::from_secs(10), "recovery took {:?}", recovered_at - back_at);
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ, Redis and PostgreSQL; scripts/test.sh runs it"]
+async fn without_redis_sync_gets_503_quickly_and_async_keeps_working() {
+    // A short sync timeout, so a reply lost on the way shows as a 408 here, not a hang.
+    let mut app = distributed_app_with(hookflow_tests::Options {
+        settings: vec![("sync_timeout_ms", "5000".into())],
+        ..Default::default()
+    })
+    .await;
+    app.create_workflow(workflow(
+        "sync-r",
+        true,
+        json!([{"key": "r", "type": "response", "config": {"body": "pong"}}]),
+    ))
+    .await;
+    app.create_workflow(counting_workflow("async-r")).await;
+    assert_eq!(app.post_json("sync-r", &json!({})).await.text().await.unwrap(), "pong");
+
+    let shutdown =
+        std::process::Command::new("redis-cli").args(["-p", "6379", "shutdown", "nosave"]).status().unwrap();
+    assert!(shutdown.success() || shutdown.code() == Some(1), "redis-cli shutdown");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let latency = loop {
+        let asked = Instant::now();
+        let response = app.post_json("sync-r", &json!({})).await;
+        if response.status() == 503 {
+            assert!(response.headers().contains_key("retry-after"));
+            break asked.elapsed();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sync webhooks still answered {} 5 s after Redis stopped",
+            response.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(latency < Duration::from_secs(1), "the 503 took {latency:?}");
+    let async_answer = app.post_json("async-r", &json!({"n": 1})).await;
+    assert_eq!(async_answer.status(), 200, "async webhooks do not need Redis");
+    let accepted: HashSet<String> = header_id(&async_answer).into_iter().collect();
+
+    let restarted = std::process::Command::new("bash").arg(services_script()).output().unwrap();
+    assert!(restarted.status.success(), "{}", String::from_utf8_lossy(&restarted.stderr));
+    let back = Instant::now();
+    loop {
+        let response = app.post_json("sync-r", &json!({})).await;
+        if response.status() == 200 {
+            assert_eq!(response.text().await.unwrap(), "pong");
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(10),
+            "sync webhooks did not recover after Redis came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "figure: 503 after Redis stopped answered in {latency:?}; sync back {:?} after Redis restart",
+        back.elapsed()
+    );
+    wait_recorded(&mut app, "async-r", &accepted, Duration::from_secs(30)).await;
+}
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ, Redis and PostgreSQL; scripts/test.sh runs it"]
+async fn a_poison_message_is_dead_lettered_counted_and_does_not_block() {
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions};
+    use lapin::types::FieldTable;
+
+    let mut app = distributed_app().await;
+    app.create_workflow(counting_workflow("after-poison")).await;
+    let (amqp_url, names) = {
+        let cluster = app.cluster().unwrap();
+        (cluster.amqp_url().to_owned(), cluster.queue_names())
+    };
+    let connection =
+        lapin::Connection::connect(&amqp_url, lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
+    let properties = lapin::BasicProperties::default().with_delivery_mode(2);
+    let confirm = channel
+        .basic_publish(
+            "".into(),
+            names.asynchronous.as_str().into(),
+            BasicPublishOptions::default(),
+            b"{not an envelope",
+            properties,
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(confirm.is_ack());
+
+    let good = app.post_json("after-poison", &json!({"n": 2})).await;
+    assert_eq!(good.status(), 200);
+    let accepted: HashSet<String> = header_id(&good).into_iter().collect();
+    wait_recorded(&mut app, "after-poison", &accepted, Duration::from_secs(30)).await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+        let dead =
+            channel.queue_declare(names.dead.as_str().into(), passive, FieldTable::default()).await.unwrap();
+        let metrics = app.metrics().await;
+        let counted: u64 = metrics
+            .lines()
+            .filter_map(|line| line.strip_prefix("hookflow_executions_dead_lettered_total "))
+            .filter_map(|n| n.trim().parse::<u64>().ok())
+            .sum();
+        if dead.message_count() == 1 && counted == 1 {
+            println!(
+                "figure: poison message dead-lettered after {} deliveries, counted {counted}",
+                hookflow_shared::queue::DELIVERY_LIMIT + 1
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dead-letter queue holds {} message(s), counter says {counted}",
+            dead.message_count()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
