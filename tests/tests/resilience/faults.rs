@@ -325,3 +325,39 @@ async fn a_poison_message_is_dead_lettered_counted_and_does_not_block() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+#[ignore = "needs RabbitMQ, Redis and PostgreSQL; scripts/test.sh runs it"]
+async fn a_terminated_worker_drains_and_nothing_is_lost() {
+    const BURST: usize = 500;
+    let mut app = distributed_app().await;
+    app.create_workflow(counting_workflow("drain")).await;
+    let (url, client) = (app.webhook_url("drain"), app.client.clone());
+    let burst = tokio::spawn(async move {
+        futures_util::stream::iter(0..BURST)
+            .map(|n| {
+                let (client, url) = (client.clone(), url.clone());
+                async move { client.post(&url).json(&json!({"n": n})).send().await.ok().map(|r| header_id(&r)) }
+            })
+            .buffer_unordered(16)
+            .collect::<Vec<_>>()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopped = Instant::now();
+    let exited = tokio::task::spawn_blocking({
+        let mut worker = app.cluster().unwrap().workers.remove(0);
+        move || worker.terminate(Duration::from_secs(20))
+    })
+    .await
+    .unwrap();
+    assert!(exited, "the worker did not exit within 20 s of SIGTERM");
+    let took = stopped.elapsed();
+    let accepted: HashSet<String> = burst.await.unwrap().into_iter().flatten().flatten().collect();
+    assert_eq!(accepted.len(), BURST);
+    let records = wait_recorded(&mut app, "drain", &accepted, Duration::from_secs(60)).await;
+    let duplicated = records.values().filter(|jobs| **jobs != 1).count();
+    println!("figure: SIGTERM to exit {took:?}; burst {BURST}, recorded {}, duplicated {duplicated}", records.len());
+    assert_eq!(records.len(), BURST);
+    assert_eq!(duplicated, 0);
+}
