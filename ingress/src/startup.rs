@@ -38,7 +38,6 @@ pub struct Application {
     port: u16,
     admin_token: String,
     server: Server,
-    state: web::Data<AppState>,
     /// Embedded mode only.
     workers: Option<Workers>,
     /// Stops reconnect loops and subscriptions after the server has drained.
@@ -158,7 +157,7 @@ impl Application {
         }
         let mode = if config.is_embedded() { "embedded" } else { "distributed" };
         tracing::info!(port, mode, "hookflow listening");
-        Ok(Self { port, admin_token: token, server, state, workers: transport.workers, background })
+        Ok(Self { port, admin_token: token, server, workers: transport.workers, background })
     }
 
     /// The bound port (useful with port 0).
@@ -168,11 +167,6 @@ impl Application {
 
     pub fn admin_token(&self) -> &str {
         &self.admin_token
-    }
-
-    /// Shared state, for tests that look inside.
-    pub fn state(&self) -> web::Data<AppState> {
-        self.state.clone()
     }
 
     /// Embedded mode: keeps the workers stopped until [`WorkerStarter::start`] is called, so

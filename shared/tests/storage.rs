@@ -38,7 +38,7 @@ fn record(key: &str, status: ExecutionStatus, created_at: chrono::DateTime<Utc>)
         mode: Mode::Sync,
         status,
         reason: None,
-        context: json!({"body": {"n": 1}}),
+        context: serde_json::from_str(r#"{"body": {"zeta": 1, "alpha": 2, "n": 1}}"#).unwrap(),
         response: Some(json!({"statusCode": 200})),
         attempts: 1,
         created_at,
@@ -111,6 +111,11 @@ async fn executions_round_trip_once_with_their_jobs() {
         assert_eq!(loaded.jobs[0].node_key, "a", "{backend}");
         assert_eq!(loaded.jobs[1].result, json!({"body": "x"}), "{backend}");
         assert_eq!(loaded.context, first.context, "{backend}");
+        assert_eq!(
+            loaded.context.to_string(),
+            r#"{"body":{"zeta":1,"alpha":2,"n":1}}"#,
+            "{backend}: keys keep the order they were written in"
+        );
         assert_eq!(loaded.status, ExecutionStatus::Resolved, "{backend}");
         assert_eq!(loaded.created_at.timestamp_micros(), now.timestamp_micros(), "{backend}");
         assert!(storage.get_execution(Uuid::now_v7()).await.unwrap().is_none(), "{backend}");

@@ -29,14 +29,13 @@ struct Shared {
     metrics: WorkerMetrics,
 }
 
-/// What a pool is made of.
-pub struct PoolParts {
+/// What a pool works with; the queue, replies and catalog differ by mode, the rest does not.
+pub struct WorkerInputs {
     pub consumer: Box<dyn QueueConsumer>,
     pub catalog: Arc<Catalog>,
     /// Read only on redelivery, to recognise executions that were already recorded.
     pub storage: Storage,
     pub replies: Arc<dyn ReplyBus>,
-    pub recorder: Recorder,
     pub metrics: WorkerMetrics,
 }
 
@@ -48,8 +47,8 @@ pub struct WorkerPool {
 }
 
 impl WorkerPool {
-    pub fn new(parts: PoolParts, concurrency: usize) -> Self {
-        let PoolParts { consumer, catalog, storage, replies, recorder, metrics } = parts;
+    pub fn new(inputs: WorkerInputs, recorder: Recorder, concurrency: usize) -> Self {
+        let WorkerInputs { consumer, catalog, storage, replies, metrics } = inputs;
         Self {
             consumer,
             shared: Arc::new(Shared { catalog, storage, replies, recorder, metrics }),

@@ -1,19 +1,14 @@
 //! The worker side of a process, assembled: pool, recorder and pruner, started together and
 //! stopped in order (stop receiving → finish executions → write their records).
 
-use std::sync::Arc;
-
-use hookflow_shared::catalog::Catalog;
 use hookflow_shared::config::Config;
-use hookflow_shared::queue::QueueConsumer;
-use hookflow_shared::reply::ReplyBus;
 use hookflow_shared::storage::Storage;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::metrics::WorkerMetrics;
-use crate::pool::{PoolParts, WorkerPool};
+pub use crate::pool::WorkerInputs;
+use crate::pool::WorkerPool;
 use crate::recorder::Recorder;
 
 /// Workers built but not yet running.
@@ -34,22 +29,12 @@ pub struct RunningWorkers {
     shutdown: CancellationToken,
 }
 
-/// What the queue, replies and catalog are depends on the mode; the rest is the same.
-pub struct WorkerInputs {
-    pub consumer: Box<dyn QueueConsumer>,
-    pub catalog: Arc<Catalog>,
-    pub storage: Storage,
-    pub replies: Arc<dyn ReplyBus>,
-    pub metrics: WorkerMetrics,
-}
-
 impl Workers {
     pub fn new(config: &Config, inputs: WorkerInputs) -> Self {
-        let WorkerInputs { consumer, catalog, storage, replies, metrics } = inputs;
+        let storage = inputs.storage.clone();
         let (recorder, recorder_task) = Recorder::spawn(storage.clone(), config.record_executions);
-        let parts = PoolParts { consumer, catalog, storage: storage.clone(), replies, recorder, metrics };
         Self {
-            pool: WorkerPool::new(parts, config.worker_concurrency),
+            pool: WorkerPool::new(inputs, recorder, config.worker_concurrency),
             recorder: recorder_task,
             storage,
             retention: config.execution_retention,

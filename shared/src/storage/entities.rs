@@ -1,5 +1,6 @@
 //! sea-orm entities of the four tables. Only [`super`] uses them; the rest of Hookflow sees
-//! model types.
+//! model types. JSON documents are stored as text, not as PostgreSQL `jsonb`, so that a
+//! definition or payload reads back with its keys in the order they were written.
 
 pub mod workflow {
     //! The current version of each workflow.
@@ -11,7 +12,7 @@ pub mod workflow {
         #[sea_orm(primary_key, auto_increment = false)]
         pub key: String,
         pub version: i32,
-        pub definition: Json,
+        pub definition: String,
         pub created_at: DateTimeUtc,
         pub updated_at: DateTimeUtc,
     }
@@ -33,7 +34,7 @@ pub mod workflow_version {
         pub key: String,
         #[sea_orm(primary_key, auto_increment = false)]
         pub version: i32,
-        pub definition: Json,
+        pub definition: String,
         pub created_at: DateTimeUtc,
     }
 
@@ -57,8 +58,8 @@ pub mod execution {
         pub mode: String,
         pub status: String,
         pub reason: Option<String>,
-        pub context: Json,
-        pub response: Option<Json>,
+        pub context: String,
+        pub response: Option<String>,
         pub attempts: i32,
         pub created_at: DateTimeUtc,
         pub started_at: Option<DateTimeUtc>,
@@ -85,7 +86,7 @@ pub mod job {
         pub node_key: String,
         pub node_type: String,
         pub status: String,
-        pub result: Json,
+        pub result: String,
         pub started_at: DateTimeUtc,
         pub finished_at: DateTimeUtc,
     }

@@ -79,7 +79,7 @@ impl MigrationTrait for Initial {
                     .if_not_exists()
                     .col(ColumnDef::new(Workflows::Key).string_len(64).not_null().primary_key())
                     .col(ColumnDef::new(Workflows::Version).integer().not_null())
-                    .col(ColumnDef::new(Workflows::Definition).json().not_null())
+                    .col(ColumnDef::new(Workflows::Definition).text().not_null())
                     .col(ColumnDef::new(Workflows::CreatedAt).timestamp_with_time_zone().not_null())
                     .col(ColumnDef::new(Workflows::UpdatedAt).timestamp_with_time_zone().not_null())
                     .to_owned(),
@@ -92,7 +92,7 @@ impl MigrationTrait for Initial {
                     .if_not_exists()
                     .col(ColumnDef::new(WorkflowVersions::Key).string_len(64).not_null())
                     .col(ColumnDef::new(WorkflowVersions::Version).integer().not_null())
-                    .col(ColumnDef::new(WorkflowVersions::Definition).json().not_null())
+                    .col(ColumnDef::new(WorkflowVersions::Definition).text().not_null())
                     .col(ColumnDef::new(WorkflowVersions::CreatedAt).timestamp_with_time_zone().not_null())
                     .primary_key(Index::create().col(WorkflowVersions::Key).col(WorkflowVersions::Version))
                     .to_owned(),
@@ -109,8 +109,8 @@ impl MigrationTrait for Initial {
                     .col(ColumnDef::new(Executions::Mode).string_len(8).not_null())
                     .col(ColumnDef::new(Executions::Status).string_len(16).not_null())
                     .col(ColumnDef::new(Executions::Reason).text().null())
-                    .col(ColumnDef::new(Executions::Context).json().not_null())
-                    .col(ColumnDef::new(Executions::Response).json().null())
+                    .col(ColumnDef::new(Executions::Context).text().not_null())
+                    .col(ColumnDef::new(Executions::Response).text().null())
                     .col(ColumnDef::new(Executions::Attempts).integer().not_null())
                     .col(ColumnDef::new(Executions::CreatedAt).timestamp_with_time_zone().not_null())
                     .col(ColumnDef::new(Executions::StartedAt).timestamp_with_time_zone().null())
@@ -150,7 +150,7 @@ impl MigrationTrait for Initial {
                     .col(ColumnDef::new(Jobs::NodeKey).string_len(64).not_null())
                     .col(ColumnDef::new(Jobs::NodeType).string_len(32).not_null())
                     .col(ColumnDef::new(Jobs::Status).string_len(16).not_null())
-                    .col(ColumnDef::new(Jobs::Result).json().not_null())
+                    .col(ColumnDef::new(Jobs::Result).text().not_null())
                     .col(ColumnDef::new(Jobs::StartedAt).timestamp_with_time_zone().not_null())
                     .col(ColumnDef::new(Jobs::FinishedAt).timestamp_with_time_zone().not_null())
                     .to_owned(),

@@ -140,7 +140,7 @@ impl Storage {
         let version = last_version.unwrap_or(0) + 1;
         // PostgreSQL keeps microseconds; what is returned must equal what is read back later.
         let now = Utc::now().trunc_subsecs(6);
-        let json = serde_json::to_value(&definition).map_err(|e| StorageError::Corrupt(e.to_string()))?;
+        let json = serde_json::to_string(&definition).map_err(|e| StorageError::Corrupt(e.to_string()))?;
         let inserted = workflow_version::Entity::insert(workflow_version::ActiveModel {
             key: Set(key.clone()),
             version: Set(version),
@@ -346,8 +346,16 @@ fn conflict_or(error: DbErr, key: &str) -> StorageError {
     }
 }
 
-fn definition_from_json(json: Value) -> Result<WorkflowDefinition, StorageError> {
-    serde_json::from_value(json).map_err(|e| StorageError::Corrupt(format!("workflow definition: {e}")))
+fn definition_from_json(json: String) -> Result<WorkflowDefinition, StorageError> {
+    serde_json::from_str(&json).map_err(|e| StorageError::Corrupt(format!("workflow definition: {e}")))
+}
+
+fn json_text(value: &Value) -> String {
+    value.to_string()
+}
+
+fn json_value(text: &str, what: &str) -> Result<Value, StorageError> {
+    serde_json::from_str(text).map_err(|e| StorageError::Corrupt(format!("{what}: {e}")))
 }
 
 fn stored_from_row(row: workflow::Model) -> Result<StoredWorkflow, StorageError> {
@@ -367,8 +375,8 @@ fn execution_row(record: &ExecutionRecord) -> Result<execution::ActiveModel, Sto
         mode: Set(record.mode.as_str().to_owned()),
         status: Set(record.status.as_str().to_owned()),
         reason: Set(record.reason.clone()),
-        context: Set(record.context.clone()),
-        response: Set(record.response.clone()),
+        context: Set(json_text(&record.context)),
+        response: Set(record.response.as_ref().map(json_text)),
         attempts: Set(record.attempts),
         created_at: Set(record.created_at),
         started_at: Set(record.started_at),
@@ -384,7 +392,7 @@ fn job_row(execution_id: Uuid, position: usize, job: &JobRecord) -> job::ActiveM
         node_key: Set(job.node_key.clone()),
         node_type: Set(job.node_type.clone()),
         status: Set(job.status.as_str().to_owned()),
-        result: Set(job.result.clone()),
+        result: Set(json_text(&job.result)),
         started_at: Set(job.started_at),
         finished_at: Set(job.finished_at),
     }
@@ -407,8 +415,8 @@ fn record_from_row(row: execution::Model) -> Result<ExecutionRecord, StorageErro
         mode,
         status: status_from(&row.status)?,
         reason: row.reason,
-        context: row.context,
-        response: row.response,
+        context: json_value(&row.context, "execution context")?,
+        response: row.response.as_deref().map(|text| json_value(text, "execution response")).transpose()?,
         attempts: row.attempts,
         created_at: row.created_at,
         started_at: row.started_at,
@@ -422,7 +430,7 @@ fn job_from_row(row: job::Model) -> Result<JobRecord, StorageError> {
         node_key: row.node_key,
         node_type: row.node_type,
         status: status_from(&row.status)?,
-        result: row.result,
+        result: json_value(&row.result, "job result")?,
         started_at: row.started_at,
         finished_at: row.finished_at,
     })

@@ -357,7 +357,10 @@ async fn a_terminated_worker_drains_and_nothing_is_lost() {
     assert_eq!(accepted.len(), BURST);
     let records = wait_recorded(&mut app, "drain", &accepted, Duration::from_secs(60)).await;
     let duplicated = records.values().filter(|jobs| **jobs != 1).count();
-    println!("figure: SIGTERM to exit {took:?}; burst {BURST}, recorded {}, duplicated {duplicated}", records.len());
+    println!(
+        "figure: SIGTERM to exit {took:?}; burst {BURST}, recorded {}, duplicated {duplicated}",
+        records.len()
+    );
     assert_eq!(records.len(), BURST);
     assert_eq!(duplicated, 0);
 }
