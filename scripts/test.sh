@@ -23,12 +23,13 @@ done
 
 # Storage tests make one schema each and distributed tests one database each; drop those of
 # earlier runs.
+# A failed clean-up only leaves garbage behind, so it does not stop the run.
 psql "$HOOKFLOW_TEST_DATABASE_URL" -qtAc \
   "SELECT format('DROP SCHEMA %I CASCADE;', nspname) FROM pg_namespace WHERE nspname LIKE 't\_%'" \
-  | psql "$HOOKFLOW_TEST_DATABASE_URL" -q >/dev/null
+  | psql "$HOOKFLOW_TEST_DATABASE_URL" -q >/dev/null || true
 psql "$HOOKFLOW_TEST_DATABASE_URL" -qtAc \
-  "SELECT format('DROP DATABASE IF EXISTS %I;', datname) FROM pg_database WHERE datname LIKE 'e\_%'" \
-  | psql "$HOOKFLOW_TEST_DATABASE_URL" -q >/dev/null
+  "SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE);', datname) FROM pg_database WHERE datname LIKE 'e\_%'" \
+  | psql "$HOOKFLOW_TEST_DATABASE_URL" -q >/dev/null || true
 
 log="${TMPDIR:-/tmp}/hookflow-test.log"
 : > "$log"
