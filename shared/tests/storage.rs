@@ -105,7 +105,8 @@ async fn executions_round_trip_once_with_their_jobs() {
         let second = record("wf", ExecutionStatus::Failed, now);
         storage.insert_executions(&[first.clone(), second.clone()]).await.unwrap();
         // A redelivered execution is not stored twice, nor are its jobs.
-        storage.insert_executions(std::slice::from_ref(&first)).await.unwrap();
+        let redelivered = ExecutionRecord { attempts: 2, ..first.clone() };
+        storage.insert_executions(&[redelivered]).await.unwrap();
         let loaded = storage.get_execution(first.id).await.unwrap().unwrap();
         assert_eq!(loaded.jobs.len(), 2, "{backend}");
         assert_eq!(loaded.jobs[0].node_key, "a", "{backend}");

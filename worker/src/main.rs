@@ -2,6 +2,11 @@
 //! [`hookflow_worker::service::run`] until SIGINT/SIGTERM.
 
 use hookflow_shared::config::Config;
+use mimalloc::MiMalloc;
+
+/// Same allocator as the ingress; see bench/README.md.
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {

@@ -116,6 +116,7 @@ async fn handle(shared: &Shared, delivery: Delivery) {
             }
         }
     }
+    let (mode, reply_to) = (request.mode, request.reply_to.clone());
     let outcome = if request.deadline.is_some_and(|deadline| deadline <= Utc::now()) {
         // The caller has been answered 408 already; running now would act on a request its
         // sender considers failed.
@@ -124,7 +125,7 @@ async fn handle(shared: &Shared, delivery: Delivery) {
         match shared.catalog.definition(&request.workflow_key, request.version).await {
             Ok(Some(definition)) => {
                 let deadline = effective_deadline(&request, definition.options.timeout);
-                run_execution(&definition, &request, attempt, deadline, &shared.metrics).await
+                run_execution(&definition, request, attempt, deadline, &shared.metrics).await
             }
             Ok(None) => Outcome {
                 record: failed_before_start(&request, attempt, "workflow version not found"),
@@ -138,8 +139,8 @@ async fn handle(shared: &Shared, delivery: Delivery) {
     };
     let record = outcome.record;
     shared.metrics.observe_execution(&record.workflow_key, record.status.as_str(), started.elapsed());
-    if request.mode == Mode::Sync && record.status != ExecutionStatus::Aborted {
-        if let Some(reply_to) = &request.reply_to {
+    if mode == Mode::Sync && record.status != ExecutionStatus::Aborted {
+        if let Some(reply_to) = &reply_to {
             let reply = outcome.reply.unwrap_or_else(|| default_reply(&record));
             if let Err(error) = shared.replies.publish(reply_to, reply).await {
                 tracing::warn!(%error, execution = %record.id, "sending the sync reply failed");

@@ -16,8 +16,10 @@ use tokio::task::JoinHandle;
 
 /// Most records written in one transaction.
 const MAX_BATCH: usize = 512;
-/// Entries waiting for a write before `submit` waits (backpressure on the worker pool).
-const CAPACITY: usize = 4096;
+/// Entries waiting for a write before `submit` waits (backpressure on the worker pool). Small
+/// on purpose: each entry holds a whole execution, and a longer queue only adds memory, not
+/// throughput, once the database is the slower side.
+const CAPACITY: usize = 1024;
 
 struct Entry {
     /// `None` when the recording policy leaves this execution out.

@@ -44,14 +44,14 @@ struct State<'a> {
 /// and the workflow's `options.timeout`).
 pub async fn run_execution(
     definition: &WorkflowDefinition,
-    request: &ExecutionRequest,
+    request: ExecutionRequest,
     attempt: u32,
     deadline: Option<tokio::time::Instant>,
     metrics: &WorkerMetrics,
 ) -> Outcome {
     let started_at = Utc::now();
     let mut state = State {
-        request,
+        request: &request,
         jobs: Vec::new(),
         jobs_by_key: Map::new(),
         scopes: Map::new(),
@@ -71,20 +71,22 @@ pub async fn run_execution(
         Some(Flow::Stop { status, reason }) => (status, reason),
     };
     let reply = state.reply.take();
+    let jobs = state.jobs;
+    // The request is done with: its context moves into the record instead of being copied.
     let record = ExecutionRecord {
         id: request.execution_id,
-        workflow_key: request.workflow_key.clone(),
+        workflow_key: request.workflow_key,
         version: request.version,
         mode: request.mode,
         status,
         reason,
-        context: request.context.clone(),
+        context: request.context,
         response: reply.as_ref().map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
         attempts: attempt as i32,
         created_at: request.created_at,
         started_at: Some(started_at),
         finished_at: Some(Utc::now()),
-        jobs: state.jobs,
+        jobs,
     };
     Outcome { record, reply }
 }
@@ -160,7 +162,7 @@ mod tests {
         )
         .unwrap();
         let metrics = WorkerMetrics::new(&prometheus::Registry::new()).unwrap();
-        run_execution(&definition, &request(body), 1, None, &metrics).await
+        run_execution(&definition, request(body), 1, None, &metrics).await
     }
 
     fn keys(outcome: &Outcome) -> Vec<&str> {
