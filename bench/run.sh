@@ -42,6 +42,13 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
+# ensure_free PORT: a server left over from an earlier run would be measured instead
+ensure_free() {
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    log "port $1 is taken by another process; stop it first"; exit 1
+  fi
+}
+
 # start NAME COMMAND...: starts a server in the background, logs to $work/NAME.log
 start() {
   local name=$1; shift
@@ -103,15 +110,19 @@ measure() {
   done
 }
 
-# lost COUNT_COMMAND: waits until the recorded executions reach the 2xx count; prints lost
+# check_lost SCENARIO COUNT_COMMAND: waits while the workers drain their backlog (until the
+# recorded executions reach the 2xx count, or stop growing for 15 s); prints lost
 lost_line=()
 check_lost() {
   local scenario=$1; shift
-  local recorded=0
-  for _ in $(seq 1 300); do
+  local recorded=0 previous=-1 still=0
+  for _ in $(seq 1 1200); do
     recorded=$("$@")
     [ "$recorded" -ge "$accepted" ] && break
-    sleep 0.2
+    if [ "$recorded" -eq "$previous" ]; then still=$((still + 1)); else still=0; fi
+    [ "$still" -ge 30 ] && break
+    previous=$recorded
+    sleep 0.5
   done
   local lost=$((accepted > recorded ? accepted - recorded : 0))
   log "$scenario: 2xx $accepted, recorded $recorded, lost: $lost"
@@ -126,6 +137,8 @@ pg_count() {
 }
 
 # --- baselines ------------------------------------------------------------------------------
+for port in 18080 18081 13100 13200 13201 13202; do ensure_free "$port"; done
+
 log "baseline: actix-web limit"
 start actix "$bin/actix-limit" 127.0.0.1:18080
 wait_for http://127.0.0.1:18080/
@@ -187,15 +200,15 @@ for conns in $CONNECTIONS; do
 done
 
 # --- report -----------------------------------------------------------------------------------
-python3 - "$results" "$work/broker.tsv" "$DURATION" "$WARMUP" "${lost_line[@]}" >"$work/latest.md" <<PY
+python3 - "$results" "$DURATION" "$WARMUP" "${lost_line[@]}" >"$work/latest.md" <<PY
 import sys, platform, os, subprocess, datetime
 rows = [line.rstrip("\n").split("\t") for line in open(sys.argv[1]) if line.strip()]
 broker = {c: float(r) for c, r in (l.split("\t") for l in """$(printf '%s\n' "${broker_lines[@]}")""".splitlines() if l.strip())}
-duration, warmup, lost = sys.argv[3], sys.argv[4], sys.argv[5:]
+duration, warmup, lost = sys.argv[2], sys.argv[3], sys.argv[4:]
 rate = {(r[0], r[1]): float(r[2]) for r in rows}
 def ratio(value, base):
     return f"{value / base:.2f}" if base else "–"
-print(f"# Hookflow benchmark — {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC")
+print(f"# Hookflow benchmark — {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
 print()
 cpu = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
 print(f"{cpu} cores, wrk -t$THREADS, {duration} s per run after a {warmup} s warm-up, loopback; "
