@@ -8,7 +8,9 @@ use mimalloc::MiMalloc;
 #[global_allocator]
 static GLOBAL: MiMalloc = MiMalloc;
 
-#[actix_web::main]
+// A multi-threaded runtime: actix-web's HTTP workers bring their own threads, and the rest
+// (the worker pool, the recorder, broker and Redis I/O) would otherwise share a single one.
+#[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     hookflow_shared::logging::init(&config);

@@ -15,11 +15,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// Most records written in one transaction.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 128;
 /// Entries waiting for a write before `submit` waits (backpressure on the worker pool). Small
 /// on purpose: each entry holds a whole execution, and a longer queue only adds memory, not
 /// throughput, once the database is the slower side.
-const CAPACITY: usize = 1024;
+const CAPACITY: usize = 256;
 
 struct Entry {
     /// `None` when the recording policy leaves this execution out.
