@@ -15,13 +15,13 @@ use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use hookflow_shared::catalog::Catalog;
 use hookflow_shared::config::Config;
-use hookflow_shared::queue::{memory_queue, AmqpProducer, QueueNames, QueueProducer};
+use hookflow_shared::queue::{memory_queue, AmqpProducer, JournaledProducer, QueueNames, QueueProducer};
 use hookflow_shared::redis_link::RedisLink;
 use hookflow_shared::reply::{MemoryReplyBus, RedisReplyBus, ReplyBus};
 use hookflow_shared::storage::Storage;
 use hookflow_shared::workflow_sync::{follow_changes, WorkflowAnnouncer};
 use hookflow_worker::metrics::WorkerMetrics;
-use hookflow_worker::runtime::{WorkerInputs, Workers};
+use hookflow_worker::runtime::{Journal, WorkerInputs, Workers};
 use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 
@@ -70,7 +70,14 @@ async fn embedded(
     storage: &Storage,
     registry: &Registry,
 ) -> anyhow::Result<Transport> {
-    let (producer, consumer) = memory_queue(MEMORY_QUEUE_CAPACITY);
+    let (memory, consumer) = memory_queue(MEMORY_QUEUE_CAPACITY);
+    // Async callers are answered only once their execution is journaled; what a previous run
+    // accepted but did not record is queued again now.
+    let producer = JournaledProducer::start(memory, storage.clone());
+    let recovered = producer.recover(storage).await.context("reading the execution journal")?;
+    if recovered > 0 {
+        tracing::info!(recovered, "queued again the async executions accepted before the last stop");
+    }
     let replies = Arc::new(MemoryReplyBus::new());
     let inputs = WorkerInputs {
         consumer: Box::new(consumer),
@@ -84,7 +91,7 @@ async fn embedded(
         replies,
         dependencies: Dependencies::Embedded,
         announcer: None,
-        workers: Some(Workers::new(config, inputs)),
+        workers: Some(Workers::new(config, inputs, Journal::Settle)),
     })
 }
 

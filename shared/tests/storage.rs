@@ -103,10 +103,10 @@ async fn executions_round_trip_once_with_their_jobs() {
         let now = Utc::now();
         let first = record("wf", ExecutionStatus::Resolved, now);
         let second = record("wf", ExecutionStatus::Failed, now);
-        storage.insert_executions(&[first.clone(), second.clone()]).await.unwrap();
+        storage.insert_executions(&[first.clone(), second.clone()], &[]).await.unwrap();
         // A redelivered execution is not stored twice, nor are its jobs.
         let redelivered = ExecutionRecord { attempts: 2, ..first.clone() };
-        storage.insert_executions(&[redelivered]).await.unwrap();
+        storage.insert_executions(&[redelivered], &[]).await.unwrap();
         let loaded = storage.get_execution(first.id).await.unwrap().unwrap();
         assert_eq!(loaded.jobs.len(), 2, "{backend}");
         assert_eq!(loaded.jobs[0].node_key, "a", "{backend}");
@@ -140,7 +140,7 @@ async fn large_batches_are_written_in_chunks() {
         let now = Utc::now();
         let batch: Vec<ExecutionRecord> =
             (0..1200).map(|_| record("bulk", ExecutionStatus::Resolved, now)).collect();
-        storage.insert_executions(&batch).await.unwrap();
+        storage.insert_executions(&batch, &[]).await.unwrap();
         let (page, _) = storage.list_executions("bulk", None, 100, None).await.unwrap();
         assert_eq!(page.len(), 100, "{backend}");
         assert_eq!(storage.get_execution(batch[1199].id).await.unwrap().unwrap().jobs.len(), 2, "{backend}");
@@ -152,11 +152,26 @@ async fn old_executions_are_pruned() {
     for (backend, storage, _dir) in backends().await {
         let old = record("p", ExecutionStatus::Resolved, Utc::now() - Duration::days(10));
         let fresh = record("p", ExecutionStatus::Resolved, Utc::now());
-        storage.insert_executions(&[old.clone(), fresh.clone()]).await.unwrap();
+        storage.insert_executions(&[old.clone(), fresh.clone()], &[]).await.unwrap();
         let pruned = storage.prune_executions(Utc::now() - Duration::days(7)).await.unwrap();
         assert_eq!(pruned, 1, "{backend}");
         assert!(storage.get_execution(old.id).await.unwrap().is_none(), "{backend}");
         assert!(storage.get_execution(fresh.id).await.unwrap().is_some(), "{backend}");
         storage.ping().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn journaled_executions_stay_until_recorded() {
+    for (backend, storage, _dir) in backends().await {
+        let done = record("j", ExecutionStatus::Resolved, Utc::now());
+        let waiting = Uuid::now_v7();
+        storage.append_pending(&[(done.id, "first".into()), (waiting, "second".into())]).await.unwrap();
+        assert_eq!(storage.pending().await.unwrap(), vec!["first", "second"], "{backend}");
+        storage.insert_executions(std::slice::from_ref(&done), &[done.id]).await.unwrap();
+        assert_eq!(storage.pending().await.unwrap(), vec!["second"], "{backend}");
+        // Settling without a record (a policy that keeps none) clears the journal too.
+        storage.insert_executions(&[], &[waiting]).await.unwrap();
+        assert!(storage.pending().await.unwrap().is_empty(), "{backend}");
     }
 }

@@ -22,6 +22,7 @@ const MAX_BATCH: usize = 128;
 const CAPACITY: usize = 256;
 
 struct Entry {
+    id: uuid::Uuid,
     /// `None` when the recording policy leaves this execution out.
     record: Option<ExecutionRecord>,
     acker: Box<dyn Acker>,
@@ -35,11 +36,18 @@ pub struct Recorder {
     policy: RecordExecutions,
 }
 
+/// Whether the recorder also settles journal entries (embedded mode's durable async queue).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Journal {
+    Settle,
+    None,
+}
+
 impl Recorder {
     /// Starts the writer task.
-    pub fn spawn(storage: Storage, policy: RecordExecutions) -> (Self, JoinHandle<()>) {
+    pub fn spawn(storage: Storage, policy: RecordExecutions, journal: Journal) -> (Self, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(CAPACITY);
-        let task = tokio::spawn(write_loop(storage, receiver));
+        let task = tokio::spawn(write_loop(storage, receiver, journal));
         (Self { sender, policy }, task)
     }
 
@@ -51,7 +59,7 @@ impl Recorder {
             RecordExecutions::Failed => record.status != ExecutionStatus::Resolved,
             RecordExecutions::None => false,
         };
-        let entry = Entry { record: keep.then_some(record), acker };
+        let entry = Entry { id: record.id, record: keep.then_some(record), acker };
         if let Err(mpsc::error::SendError(entry)) = self.sender.send(entry).await {
             // The writer is gone (shutdown): leave the message unsettled for redelivery.
             tracing::warn!("recorder stopped; execution left for redelivery");
@@ -60,12 +68,16 @@ impl Recorder {
     }
 }
 
-async fn write_loop(storage: Storage, mut receiver: mpsc::Receiver<Entry>) {
+async fn write_loop(storage: Storage, mut receiver: mpsc::Receiver<Entry>, journal: Journal) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let settled: Vec<uuid::Uuid> = match journal {
+            Journal::Settle => batch.iter().map(|e| e.id).collect(),
+            Journal::None => Vec::new(),
+        };
         let (records, ackers): (Vec<_>, Vec<_>) = batch.drain(..).map(|e| (e.record, e.acker)).unzip();
         let records: Vec<ExecutionRecord> = records.into_iter().flatten().collect();
-        let write = || async { storage.insert_executions(&records).await };
+        let write = || async { storage.insert_executions(&records, &settled).await };
         let _ = write
             .retry(
                 ExponentialBuilder::default()

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::pool::WorkerInputs;
 use crate::pool::WorkerPool;
+pub use crate::recorder::Journal;
 use crate::recorder::Recorder;
 
 /// Workers built but not yet running.
@@ -30,9 +31,9 @@ pub struct RunningWorkers {
 }
 
 impl Workers {
-    pub fn new(config: &Config, inputs: WorkerInputs) -> Self {
+    pub fn new(config: &Config, inputs: WorkerInputs, journal: Journal) -> Self {
         let storage = inputs.storage.clone();
-        let (recorder, recorder_task) = Recorder::spawn(storage.clone(), config.record_executions);
+        let (recorder, recorder_task) = Recorder::spawn(storage.clone(), config.record_executions, journal);
         Self {
             pool: WorkerPool::new(inputs, recorder, config.worker_concurrency),
             recorder: recorder_task,

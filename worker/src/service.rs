@@ -19,7 +19,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::WorkerMetrics;
-use crate::runtime::{WorkerInputs, Workers};
+use crate::runtime::{Journal, WorkerInputs, Workers};
 
 /// What the health endpoints look at.
 struct Health {
@@ -56,6 +56,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let workers = Workers::new(
         &config,
         WorkerInputs { consumer: Box::new(consumer), catalog, storage: storage.clone(), replies, metrics },
+        // RabbitMQ keeps the messages; there is no journal to settle.
+        Journal::None,
     )
     .spawn();
 

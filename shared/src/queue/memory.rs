@@ -45,6 +45,13 @@ impl MemoryProducer {
     }
 }
 
+impl MemoryProducer {
+    /// Queues a message that was delivered before (recovered after a restart).
+    pub async fn redeliver(&self, request: ExecutionRequest) -> Result<(), QueueError> {
+        self.send((request, 1)).await
+    }
+}
+
 #[async_trait]
 impl QueueProducer for MemoryProducer {
     async fn publish(&self, request: ExecutionRequest) -> Result<(), QueueError> {

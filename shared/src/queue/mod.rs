@@ -3,9 +3,11 @@
 //! nacked to be delivered again). The engine never knows which backend it runs on.
 
 mod amqp;
+mod journal;
 mod memory;
 
 pub use amqp::{watch_queue_depths, AmqpConsumer, AmqpProducer, QueueNames, DELIVERY_LIMIT};
+pub use journal::JournaledProducer;
 pub use memory::{memory_queue, MemoryConsumer, MemoryProducer};
 
 use async_trait::async_trait;

@@ -7,7 +7,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial)]
+        vec![Box::new(Initial), Box::new(AddPendingExecutions)]
     }
 }
 
@@ -59,6 +59,44 @@ enum Jobs {
     Result,
     StartedAt,
     FinishedAt,
+}
+
+#[derive(DeriveIden)]
+enum PendingExecutions {
+    Table,
+    Id,
+    Message,
+    CreatedAt,
+}
+
+/// Embedded mode's journal of accepted async executions (see `queue::journal`).
+struct AddPendingExecutions;
+
+impl MigrationName for AddPendingExecutions {
+    fn name(&self) -> &str {
+        "m20261128_000002_pending_executions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddPendingExecutions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(PendingExecutions::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(PendingExecutions::Id).uuid().not_null().primary_key())
+                    .col(ColumnDef::new(PendingExecutions::Message).text().not_null())
+                    .col(ColumnDef::new(PendingExecutions::CreatedAt).timestamp_with_time_zone().not_null())
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table(PendingExecutions::Table).to_owned()).await
+    }
 }
 
 struct Initial;

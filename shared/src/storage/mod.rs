@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::execution::{ExecutionRecord, JobRecord};
 use crate::model::{ExecutionStatus, Mode, WorkflowDefinition};
-use entities::{execution, job, workflow, workflow_version};
+use entities::{execution, job, pending_execution, workflow, workflow_version};
 pub use migration::Migrator;
 
 /// Why storage failed. The message is for logs; clients get a generic 500.
@@ -208,9 +208,15 @@ impl Storage {
     }
 
     /// Writes finished executions and their jobs in one transaction. Executions already stored
-    /// (a redelivered message) are skipped, so each id is recorded once.
-    pub async fn insert_executions(&self, records: &[ExecutionRecord]) -> Result<(), StorageError> {
-        if records.is_empty() {
+    /// (a redelivered message) are skipped, so each id is recorded once. `settled` journal
+    /// entries (embedded mode) are removed in the same transaction, so an execution is always
+    /// either pending or recorded, never neither.
+    pub async fn insert_executions(
+        &self,
+        records: &[ExecutionRecord],
+        settled: &[Uuid],
+    ) -> Result<(), StorageError> {
+        if records.is_empty() && settled.is_empty() {
             return Ok(());
         }
         let _writing = self.write_lock().await;
@@ -248,8 +254,46 @@ impl Storage {
             let chunk: Vec<job::ActiveModel> = jobs.by_ref().take(INSERT_CHUNK).collect();
             job::Entity::insert_many(chunk).exec_without_returning(&txn).await?;
         }
+        for chunk in settled.chunks(INSERT_CHUNK) {
+            pending_execution::Entity::delete_many()
+                .filter(pending_execution::Column::Id.is_in(chunk.to_vec()))
+                .exec(&txn)
+                .await?;
+        }
         txn.commit().await?;
         Ok(())
+    }
+
+    /// Journals accepted async executions `(id, queue message)` in one transaction.
+    pub async fn append_pending(&self, entries: &[(Uuid, String)]) -> Result<(), StorageError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let _writing = self.write_lock().await;
+        let txn = self.db.begin().await?;
+        let now = Utc::now();
+        for chunk in entries.chunks(INSERT_CHUNK) {
+            let rows = chunk.iter().map(|(id, message)| pending_execution::ActiveModel {
+                id: Set(*id),
+                message: Set(message.clone()),
+                created_at: Set(now),
+            });
+            pending_execution::Entity::insert_many(rows)
+                .on_conflict(OnConflict::column(pending_execution::Column::Id).do_nothing().to_owned())
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Every journaled execution not yet recorded, oldest first.
+    pub async fn pending(&self) -> Result<Vec<String>, StorageError> {
+        let rows = pending_execution::Entity::find()
+            .order_by_asc(pending_execution::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|row| row.message).collect())
     }
 
     /// Whether an execution is recorded.
