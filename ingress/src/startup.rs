@@ -164,6 +164,9 @@ impl Application {
         }
         let mode = if config.is_embedded() { "embedded" } else { "distributed" };
         tracing::info!(port, mode, "hookflow listening");
+        // One plain line with the bound address, whatever the log level: with port 0 it is the
+        // only way for a supervisor (or a test) to learn where the ingress listens.
+        println!("hookflow: ingress listening on 127.0.0.1:{port}");
         Ok(Self { port, admin_token: token, server, workers: transport.workers, background })
     }
 

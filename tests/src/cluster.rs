@@ -29,21 +29,18 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// One child process; killed when dropped.
 pub struct Process {
     pub name: String,
-    /// `http://127.0.0.1:<port>` of its HTTP endpoints.
+    /// `http://127.0.0.1:<port>` of its HTTP endpoints, once it has said where it listens.
     pub base: String,
     child: Child,
     log: PathBuf,
 }
+
+/// The line each binary prints with the address it bound (they bind port 0 here, so no two
+/// processes can race for one port).
+const LISTENING: &str = " listening on ";
 
 impl Process {
     /// Kills it with SIGKILL (a crash) and waits for it.
@@ -133,20 +130,19 @@ impl Cluster {
     }
 
     fn spawn(&self, binary_name: &str, name: &str, listen_variable: &str) -> Process {
-        let port = free_port();
         let log = self.logs.path().join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(binary(binary_name))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env(listen_variable, format!("127.0.0.1:{port}"))
+            .env(listen_variable, "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file"))
             .stderr(file)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Process { name: name.to_owned(), base: format!("http://127.0.0.1:{port}"), child, log }
+        Process { name: name.to_owned(), base: String::new(), child, log }
     }
 
     fn spawn_workers(&mut self) {
@@ -200,6 +196,23 @@ impl Cluster {
             loop {
                 if let Ok(Some(status)) = process.child.try_wait() {
                     panic!("{} exited ({status}) before it was ready:\n{}", process.name, process.log_tail());
+                }
+                if process.base.is_empty() {
+                    let text = std::fs::read_to_string(&process.log).unwrap_or_default();
+                    if let Some(address) =
+                        text.lines().find_map(|line| line.split_once(LISTENING).map(|(_, a)| a.trim()))
+                    {
+                        process.base = format!("http://{address}");
+                    } else {
+                        assert!(
+                            Instant::now() < deadline,
+                            "{} never said where it listens:\n{}",
+                            process.name,
+                            process.log_tail()
+                        );
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
                 }
                 let ready = client.get(format!("{}/readyz", process.base)).send().await;
                 if ready.is_ok_and(|r| r.status() == 200) {

@@ -71,9 +71,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     })
     .workers(1)
     .bind(config.metrics_listen)
-    .with_context(|| format!("binding HOOKFLOW_METRICS_LISTEN {}", config.metrics_listen))?
-    .run();
-    tracing::info!(listen = %config.metrics_listen, concurrency = config.worker_concurrency, "hookflow worker running");
+    .with_context(|| format!("binding HOOKFLOW_METRICS_LISTEN {}", config.metrics_listen))?;
+    let bound = server.addrs().first().copied().unwrap_or(config.metrics_listen);
+    let server = server.run();
+    tracing::info!(listen = %bound, concurrency = config.worker_concurrency, "hookflow worker running");
+    // As the ingress does: the bound address in one plain line (port 0 picks one).
+    println!("hookflow: worker metrics listening on {bound}");
     // Returns on SIGINT/SIGTERM (actix stops its listener), then the executions drain.
     server.await?;
     tracing::info!("stopping: finishing in-flight executions");
