@@ -72,6 +72,21 @@ pub struct JobRecord {
     pub finished_at: DateTime<Utc>,
 }
 
+/// A request for unit tests of the queue backends.
+#[cfg(test)]
+pub(crate) fn sample_request(mode: Mode) -> ExecutionRequest {
+    ExecutionRequest {
+        execution_id: Uuid::now_v7(),
+        workflow_key: "k".into(),
+        version: 1,
+        mode,
+        context: serde_json::json!({"body": {}}),
+        reply_to: None,
+        deadline: None,
+        created_at: Utc::now(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

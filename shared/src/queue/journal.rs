@@ -93,19 +93,9 @@ async fn write_groups(storage: Storage, mut receiver: mpsc::Receiver<Entry>) {
 mod tests {
     use super::*;
     use crate::queue::{memory_queue, QueueConsumer};
-    use chrono::Utc;
 
     fn request(mode: Mode) -> ExecutionRequest {
-        ExecutionRequest {
-            execution_id: Uuid::now_v7(),
-            workflow_key: "k".into(),
-            version: 1,
-            mode,
-            context: serde_json::json!({"body": {}}),
-            reply_to: None,
-            deadline: None,
-            created_at: Utc::now(),
-        }
+        crate::execution::sample_request(mode)
     }
 
     #[tokio::test]

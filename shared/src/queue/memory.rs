@@ -96,20 +96,9 @@ impl Acker for MemoryAcker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
-    use uuid::Uuid;
 
     fn request(mode: Mode) -> ExecutionRequest {
-        ExecutionRequest {
-            execution_id: Uuid::now_v7(),
-            workflow_key: "k".into(),
-            version: 1,
-            mode,
-            context: serde_json::json!({}),
-            reply_to: None,
-            deadline: None,
-            created_at: Utc::now(),
-        }
+        crate::execution::sample_request(mode)
     }
 
     #[tokio::test]
