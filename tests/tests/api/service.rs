@@ -81,3 +81,47 @@ async fn an_invalid_workflow_file_stops_the_start() {
     let text = format!("{error:#}");
     assert!(text.contains("bad.json") && text.contains("nodes[0].type"), "{text}");
 }
+
+#[tokio::test]
+async fn the_example_workflows_answer_as_the_readme_says() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/workflows");
+    let read = |name: &str| std::fs::read_to_string(examples.join(name)).expect("example workflow");
+    let app = spawn_app_with(Options {
+        workflow_files: vec![
+            ("payment-callback.json", read("payment-callback.json")),
+            ("order-events.json", read("order-events.json")),
+        ],
+        ..Default::default()
+    })
+    .await;
+    let url = app.webhook_url("payment-callback");
+    let paid = json!({"data": {"orderId": "A1", "status": "paid", "amount": 42}});
+    let response = app.client.post(&url).basic_auth("psp", Some("s3cret")).json(&paid).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-order-id"], "A1");
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({"ok": true, "orderId": "A1", "amount": 42}));
+    let open = json!({"data": {"orderId": "A2", "status": "open", "amount": 42}});
+    let response = app.client.post(&url).basic_auth("psp", Some("s3cret")).json(&open).send().await.unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"ok": false, "orderId": "A2", "status": "open"})
+    );
+    assert_eq!(app.client.post(&url).json(&paid).send().await.unwrap().status(), 401);
+
+    let response = app
+        .client
+        .post(format!("{}?source=shop", app.webhook_url("order-events")))
+        .json(&json!({"orderId": "B2", "quantity": 3, "unitPrice": 500}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    assert_eq!(response.headers()["x-accepted-by"], "hookflow");
+    let id = execution_id(&response);
+    let execution = app.execution(&id).await;
+    assert_eq!(execution["status"], "resolved");
+    let results: Vec<Value> =
+        execution["jobs"].as_array().unwrap().iter().map(|j| j["result"].clone()).collect();
+    assert_eq!(results, vec![json!(1500), json!(true), json!("large order B2")]);
+}
