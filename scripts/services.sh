@@ -41,6 +41,13 @@ start_postgres() {
   local version
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
   if ! pg_isready -q -h 127.0.0.1 -p "$PG_PORT"; then
+    # A server killed without shutting down leaves its lock files; if the PID in them now
+    # belongs to another process, PostgreSQL refuses to start. With no postgres process
+    # running at all they are certainly stale.
+    if ! pgrep -x postgres >/dev/null 2>&1; then
+      rm -f "/var/run/postgresql/.s.PGSQL.$PG_PORT.lock" "/var/run/postgresql/.s.PGSQL.$PG_PORT" \
+        "/var/lib/postgresql/$version/main/postmaster.pid"
+    fi
     log "starting PostgreSQL $version"
     # The cluster listens on localhost only (Debian's default listen_addresses).
     pg_ctlcluster "$version" main start >&2 || true
