@@ -41,13 +41,18 @@ start_postgres() {
   local version
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
   if ! pg_isready -q -h 127.0.0.1 -p "$PG_PORT"; then
-    # A server killed without shutting down leaves its lock files; if the PID in them now
-    # belongs to another process, PostgreSQL refuses to start. With no postgres process
-    # running at all they are certainly stale.
-    if ! pgrep -x postgres >/dev/null 2>&1; then
-      rm -f "/var/run/postgresql/.s.PGSQL.$PG_PORT.lock" "/var/run/postgresql/.s.PGSQL.$PG_PORT" \
-        "/var/lib/postgresql/$version/main/postmaster.pid"
-    fi
+    # A server killed without shutting down leaves its lock file behind, naming its PID. Here
+    # nobody reaps exited daemons, so that PID can live on as a zombie (or be reused), and
+    # PostgreSQL then refuses to start. A lock whose PID is gone or a zombie is stale.
+    for lock in "/var/run/postgresql/.s.PGSQL.$PG_PORT.lock" "/var/lib/postgresql/$version/main/postmaster.pid"; do
+      [ -f "$lock" ] || continue
+      owner=$(head -n 1 "$lock")
+      state=$(awk '/^State:/ {print $2}' "/proc/$owner/status" 2>/dev/null || true)
+      if [ -z "$state" ] || [ "$state" = "Z" ]; then
+        log "removing the stale lock $lock (PID $owner is gone)"
+        rm -f "$lock"
+      fi
+    done
     log "starting PostgreSQL $version"
     # The cluster listens on localhost only (Debian's default listen_addresses).
     pg_ctlcluster "$version" main start >&2 || true
