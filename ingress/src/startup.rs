@@ -14,7 +14,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use hookflow_shared::catalog::Catalog;
-use hookflow_shared::config::Config;
+use hookflow_shared::config::{redact_url, Config};
 use hookflow_shared::queue::{memory_queue, AmqpProducer, JournaledProducer, QueueNames, QueueProducer};
 use hookflow_shared::redis_link::RedisLink;
 use hookflow_shared::reply::{MemoryReplyBus, RedisReplyBus, ReplyBus};
@@ -123,7 +123,7 @@ impl Application {
         let (token, generated) = admin_token(&config)?;
         let storage = Storage::connect(&config.database_url)
             .await
-            .with_context(|| format!("connecting to the database {}", redact(&config.database_url)))?;
+            .with_context(|| format!("connecting to the database {}", redact_url(&config.database_url)))?;
         let catalog = Catalog::load(storage.clone()).await.context("loading workflows")?;
         let registry = Registry::new();
         let metrics = IngressMetrics::new(&registry)?;
@@ -232,14 +232,4 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
     .listen(listener)?
     .run();
     Ok(server)
-}
-
-fn redact(url: &str) -> String {
-    match url.split_once('@') {
-        Some((before, after)) => match before.rsplit_once(':') {
-            Some((user, _)) if user.contains("//") => format!("{user}:***@{after}"),
-            _ => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
 }

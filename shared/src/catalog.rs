@@ -70,13 +70,6 @@ impl Catalog {
         self.current.load().get(key).cloned()
     }
 
-    /// Every current workflow, by key.
-    pub fn all(&self) -> Vec<Arc<LiveWorkflow>> {
-        let mut all: Vec<_> = self.current.load().values().cloned().collect();
-        all.sort_by(|a, b| a.definition.key.cmp(&b.definition.key));
-        all
-    }
-
     /// Makes a saved version current.
     pub fn put(&self, stored: StoredWorkflow) {
         let live = Arc::new(LiveWorkflow::from(stored));

@@ -131,7 +131,7 @@ impl std::fmt::Debug for Config {
 }
 
 /// Hides the password of a `scheme://user:password@host` URL.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
             let userinfo = &url[scheme_end + 3..at];

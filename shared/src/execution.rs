@@ -39,6 +39,21 @@ pub enum QueueMessage {
     ExecuteV1(ExecutionRequest),
 }
 
+impl QueueMessage {
+    /// The wire form of an execution request, written from a borrow: the queues need the text,
+    /// not a second copy of the context.
+    pub fn encode(request: &ExecutionRequest) -> serde_json::Result<String> {
+        /// [`QueueMessage`]'s shape over a reference; the tags must stay the same.
+        #[derive(Serialize)]
+        #[serde(tag = "type")]
+        enum Borrowed<'a> {
+            #[serde(rename = "execute.v1")]
+            ExecuteV1(&'a ExecutionRequest),
+        }
+        serde_json::to_string(&Borrowed::ExecuteV1(request))
+    }
+}
+
 /// A finished (or aborted) execution as stored and as the admin API shows it (SPEC §7).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -108,7 +123,10 @@ mod tests {
         assert_eq!(wire["type"], "execute.v1");
         assert_eq!(wire["workflowKey"], "orders");
         assert_eq!(wire["replyTo"], "ingress-1");
-        let back: QueueMessage = serde_json::from_value(wire).unwrap();
-        assert_eq!(back, QueueMessage::ExecuteV1(request));
+        let back: QueueMessage = serde_json::from_value(wire.clone()).unwrap();
+        assert_eq!(back, QueueMessage::ExecuteV1(request.clone()));
+        let encoded: serde_json::Value =
+            serde_json::from_str(&QueueMessage::encode(&request).unwrap()).unwrap();
+        assert_eq!(encoded, wire, "encoding from a borrow writes the same message");
     }
 }

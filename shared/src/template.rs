@@ -125,23 +125,20 @@ impl Variables<'_> {
         let Path(segments) = Path::parse(path);
         let (root, rest) = segments.split_first()?;
         let Segment::Key(root) = root else { return None };
-        let base: Cow<'_, Value> = match root.as_str() {
-            "$context" => Cow::Borrowed(self.context),
+        let base = match root.as_str() {
+            "$context" => self.context,
             "$jobsMapByNodeKey" => return lookup_in_map(self.jobs, rest),
             "$scopes" => return lookup_in_map(self.scopes, rest),
             "$env" => return lookup_in_map(env_vars(), rest),
-            "$system" => match rest.split_first() {
-                Some((Segment::Key(name), tail)) if name == "now" && tail.is_empty() => {
-                    return Some(Cow::Owned(Value::String(now_iso8601())));
+            "$system" => match rest {
+                [Segment::Key(name)] if name == "now" => {
+                    return Some(Cow::Owned(Value::String(now_iso8601())))
                 }
                 _ => return None,
             },
             _ => return None,
         };
-        match base {
-            Cow::Borrowed(value) => Path(rest.to_vec()).get(value).map(Cow::Borrowed),
-            Cow::Owned(value) => Path(rest.to_vec()).get(&value).cloned().map(Cow::Owned),
-        }
+        rest.iter().try_fold(base, crate::path::step).map(Cow::Borrowed)
     }
 
     /// Renders a string: a lone placeholder gives its typed value, anything else text.

@@ -158,13 +158,6 @@ impl Cluster {
         self.wait_ready().await;
     }
 
-    /// Replaces worker `index` with a fresh process (after a kill, say).
-    pub async fn restart_worker(&mut self, index: usize) {
-        let name = self.workers[index].name.clone();
-        self.workers[index] = self.spawn("worker", &name, "HOOKFLOW_METRICS_LISTEN");
-        self.wait_ready().await;
-    }
-
     pub fn ingress_bases(&self) -> Vec<String> {
         self.ingress.iter().map(|p| p.base.clone()).collect()
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use backon::{ExponentialBuilder, Retryable};
 use hookflow_shared::config::RecordExecutions;
 use hookflow_shared::execution::ExecutionRecord;
-use hookflow_shared::model::ExecutionStatus;
+use hookflow_shared::model::{ExecutionStatus, Mode};
 use hookflow_shared::queue::Acker;
 use hookflow_shared::storage::Storage;
 use tokio::sync::mpsc;
@@ -22,7 +22,8 @@ const MAX_BATCH: usize = 128;
 const CAPACITY: usize = 256;
 
 struct Entry {
-    id: uuid::Uuid,
+    /// Set for async executions, the only ones embedded mode journals.
+    journaled: Option<uuid::Uuid>,
     /// `None` when the recording policy leaves this execution out.
     record: Option<ExecutionRecord>,
     acker: Box<dyn Acker>,
@@ -59,7 +60,8 @@ impl Recorder {
             RecordExecutions::Failed => record.status != ExecutionStatus::Resolved,
             RecordExecutions::None => false,
         };
-        let entry = Entry { id: record.id, record: keep.then_some(record), acker };
+        let journaled = (record.mode == Mode::Async).then_some(record.id);
+        let entry = Entry { journaled, record: keep.then_some(record), acker };
         if let Err(mpsc::error::SendError(entry)) = self.sender.send(entry).await {
             // The writer is gone (shutdown): leave the message unsettled for redelivery.
             tracing::warn!("recorder stopped; execution left for redelivery");
@@ -72,7 +74,7 @@ async fn write_loop(storage: Storage, mut receiver: mpsc::Receiver<Entry>, journ
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let settled: Vec<uuid::Uuid> = match journal {
-            Journal::Settle => batch.iter().map(|e| e.id).collect(),
+            Journal::Settle => batch.iter().filter_map(|e| e.journaled).collect(),
             Journal::None => Vec::new(),
         };
         let (records, ackers): (Vec<_>, Vec<_>) = batch.drain(..).map(|e| (e.record, e.acker)).unzip();

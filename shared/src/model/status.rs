@@ -55,11 +55,6 @@ impl ExecutionStatus {
             Some(_) => return None,
         })
     }
-
-    /// Whether the execution has ended.
-    pub fn is_final(self) -> bool {
-        !matches!(self, Self::Queued | Self::Started)
-    }
 }
 
 impl std::fmt::Display for ExecutionStatus {

@@ -181,7 +181,7 @@ impl QueueProducer for AmqpProducer {
         }
         let routing_key = self.shared.names.for_mode(request.mode).to_owned();
         let message_id = request.execution_id.to_string();
-        let payload = serde_json::to_vec(&QueueMessage::ExecuteV1(request)).map_err(unavailable)?;
+        let payload = QueueMessage::encode(&request).map_err(unavailable)?.into_bytes();
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type(ShortString::from("application/json"))

@@ -63,8 +63,8 @@ impl JournaledProducer {
 impl QueueProducer for JournaledProducer {
     async fn publish(&self, request: ExecutionRequest) -> Result<(), QueueError> {
         if request.mode == Mode::Async {
-            let message = serde_json::to_string(&QueueMessage::ExecuteV1(request.clone()))
-                .map_err(|e| QueueError::Unavailable(e.to_string()))?;
+            let message =
+                QueueMessage::encode(&request).map_err(|e| QueueError::Unavailable(e.to_string()))?;
             let (done, committed) = oneshot::channel();
             self.journal.send((request.execution_id, message, done)).await.map_err(|_| QueueError::Closed)?;
             match committed.await {

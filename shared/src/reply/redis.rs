@@ -58,11 +58,6 @@ impl RedisReplyBus {
     pub fn is_listening(&self) -> bool {
         self.listening.load(Ordering::SeqCst)
     }
-
-    /// The waiting requests, for the `hookflow_sync_inflight` gauge.
-    pub fn pending(&self) -> &PendingReplies {
-        &self.pending
-    }
 }
 
 fn reply_channel(namespace: &str, address: &str) -> String {
