@@ -4,7 +4,7 @@
 
 mod answer;
 mod auth;
-mod request;
+pub mod request;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -92,7 +92,7 @@ async fn handle(
             return Err(ApiError::Unauthorized { challenge: "Basic realm=\"hookflow\"" }.into());
         }
     }
-    let body = request::parse_body(request, &body)?;
+    let body = request::parse_body(request::content_type(request), &body)?;
     let context = request::build_context(request, body, &definition.trigger.request);
 
     let execution_id = Uuid::now_v7();
