@@ -5,12 +5,27 @@
 //! value. Arithmetic, comparison, boolean logic and evalexpr's string functions
 //! (`str::to_uppercase`, `len`, `contains`, …) are available.
 
-use evalexpr::{build_operator_tree, ContextWithMutableVariables, DefaultNumericTypes, HashMapContext, Node};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use evalexpr::{build_operator_tree, Context, DefaultNumericTypes, EvalexprError, EvalexprResult, Node};
 use serde_json::{Number, Value};
 
 use crate::template::{self, Variables};
 
 type ExprValue = evalexpr::Value<DefaultNumericTypes>;
+type ExprResult = EvalexprResult<ExprValue, DefaultNumericTypes>;
+
+/// Longest expression accepted.
+pub const MAX_EXPRESSION_BYTES: usize = 4096;
+/// Most operator characters (`+`, `==`, `!`, `,` …) in one expression. evalexpr builds and
+/// walks its tree recursively, one stack frame per level, and a chain of operators is as deep
+/// as it is long; this bound keeps the deepest tree far inside any thread's stack.
+pub const MAX_OPERATORS: usize = 256;
+/// Deepest nesting of parentheses.
+pub const MAX_NESTING: usize = 32;
+/// Most bytes of placeholder values bound into one evaluation: every operation's result is
+/// built from these, so they bound what the evaluation can allocate.
+pub const MAX_BOUND_BYTES: usize = 4 << 20;
 
 /// An expression with its placeholders replaced by variables `__hf0`, `__hf1`, ….
 struct Prepared<'s> {
@@ -18,7 +33,47 @@ struct Prepared<'s> {
     placeholders: Vec<&'s str>,
 }
 
+/// Checks the size limits on the text evalexpr will parse, in one pass with no recursion.
+fn check_limits(source: &str) -> Result<(), String> {
+    let (mut operators, mut depth) = (0usize, 0usize);
+    let mut chars = source.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => {
+                // String literals may hold anything; skip to the closing quote.
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => break,
+                        _ => {}
+                    }
+                }
+            }
+            '(' => {
+                depth += 1;
+                if depth > MAX_NESTING {
+                    return Err(format!("expression: parentheses nested deeper than {MAX_NESTING}"));
+                }
+            }
+            ')' => depth = depth.saturating_sub(1),
+            '+' | '-' | '*' | '/' | '%' | '^' | '!' | '<' | '>' | '=' | '&' | '|' | ',' | ';' => {
+                operators += 1;
+                if operators > MAX_OPERATORS {
+                    return Err(format!("expression: more than {MAX_OPERATORS} operators"));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn prepare(text: &str) -> Result<Prepared<'_>, String> {
+    if text.len() > MAX_EXPRESSION_BYTES {
+        return Err(format!("expression: longer than {MAX_EXPRESSION_BYTES} bytes"));
+    }
     let mut source = String::with_capacity(text.len());
     let mut placeholders = Vec::new();
     let mut last = 0;
@@ -29,39 +84,52 @@ fn prepare(text: &str) -> Result<Prepared<'_>, String> {
         last = end;
     }
     source.push_str(&text[last..]);
-    let tree = build_operator_tree::<DefaultNumericTypes>(&source).map_err(|e| format!("expression: {e}"))?;
+    check_limits(&source)?;
+    let tree = contained(|| build_operator_tree::<DefaultNumericTypes>(&source))?
+        .map_err(|e| format!("expression: {e}"))?;
     check_shape(&tree)?;
     Ok(Prepared { tree, placeholders })
+}
+
+/// Runs a call into evalexpr, turning a panic inside the library into an error: a value sent
+/// by a caller must never take the process (or the execution's record) down with it.
+fn contained<T>(call: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(call)).map_err(|_| "expression: the evaluation failed".to_owned())
 }
 
 /// evalexpr builds a tree even for `1 +`; the missing operand would only show when evaluated.
 /// Checking each operator's operand count here reports it when the workflow is saved. Writes
 /// (`a = 1`) are refused: an expression computes a value, it does not set variables.
-fn check_shape(node: &Node<DefaultNumericTypes>) -> Result<(), String> {
+fn check_shape(root: &Node<DefaultNumericTypes>) -> Result<(), String> {
     use evalexpr::Operator::*;
-    let operands = node.children().len();
-    let expected = match node.operator() {
-        Add | Sub | Mul | Div | Mod | Exp | Eq | Neq | Gt | Lt | Geq | Leq | And | Or => Some(2),
-        Not | Neg | FunctionIdentifier { .. } => Some(1),
-        Assign
-        | AddAssign
-        | SubAssign
-        | MulAssign
-        | DivAssign
-        | ModAssign
-        | ExpAssign
-        | AndAssign
-        | OrAssign
-        | VariableIdentifierWrite { .. } => return Err("expression: assignments are not allowed".into()),
-        _ => None,
-    };
-    if expected.is_some_and(|n| n != operands) {
-        return Err(format!("expression: operator {} is missing an operand", node.operator()));
+    // Iterative: the tree's depth is bounded by `check_limits`, but this costs nothing.
+    let mut pending = vec![root];
+    while let Some(node) = pending.pop() {
+        let operands = node.children().len();
+        let expected = match node.operator() {
+            Add | Sub | Mul | Div | Mod | Exp | Eq | Neq | Gt | Lt | Geq | Leq | And | Or => Some(2),
+            Not | Neg | FunctionIdentifier { .. } => Some(1),
+            Assign
+            | AddAssign
+            | SubAssign
+            | MulAssign
+            | DivAssign
+            | ModAssign
+            | ExpAssign
+            | AndAssign
+            | OrAssign
+            | VariableIdentifierWrite { .. } => return Err("expression: assignments are not allowed".into()),
+            _ => None,
+        };
+        if expected.is_some_and(|n| n != operands) {
+            return Err(format!("expression: operator {} is missing an operand", node.operator()));
+        }
+        pending.extend(node.children());
     }
-    node.children().iter().try_for_each(check_shape)
+    Ok(())
 }
 
-/// Checks that an expression parses (used when a workflow is saved).
+/// Checks that an expression parses and stays within the limits (used when a workflow is saved).
 pub fn check(text: &str) -> Result<(), String> {
     template::check(text).map_err(|e| e.to_string())?;
     prepare(text).map(|_| ())
@@ -70,13 +138,78 @@ pub fn check(text: &str) -> Result<(), String> {
 /// Evaluates an expression against the execution's variables.
 pub fn evaluate(text: &str, variables: &Variables<'_>) -> Result<Value, String> {
     let prepared = prepare(text)?;
-    let mut context = HashMapContext::<DefaultNumericTypes>::new();
-    for (i, placeholder) in prepared.placeholders.iter().enumerate() {
-        let value = to_expr(&variables.render_str(placeholder));
-        context.set_value(format!("__hf{i}"), value).map_err(|e| format!("expression: {e}"))?;
+    let mut bound = Bound { values: Vec::with_capacity(prepared.placeholders.len()) };
+    let mut bytes = 0usize;
+    for placeholder in &prepared.placeholders {
+        let value = variables.render_str(placeholder).map_err(|e| format!("expression: {e}"))?;
+        bytes += template::approx_size(&value, MAX_BOUND_BYTES);
+        if bytes > MAX_BOUND_BYTES {
+            return Err(format!("expression: its values are larger than {MAX_BOUND_BYTES} bytes together"));
+        }
+        bound.values.push(to_expr(&value));
     }
-    let result = prepared.tree.eval_with_context(&context).map_err(|e| format!("expression: {e}"))?;
+    let result =
+        contained(|| prepared.tree.eval_with_context(&bound))?.map_err(|e| format!("expression: {e}"))?;
     Ok(from_expr(result))
+}
+
+/// The placeholder values of one evaluation, and safe versions of the evalexpr functions
+/// that panic on some inputs (byte offsets inside a character, shifts of 64 or more).
+struct Bound {
+    values: Vec<ExprValue>,
+}
+
+impl Context for Bound {
+    type NumericTypes = DefaultNumericTypes;
+
+    fn get_value(&self, identifier: &str) -> Option<&ExprValue> {
+        let index: usize = identifier.strip_prefix("__hf")?.parse().ok()?;
+        self.values.get(index)
+    }
+
+    fn call_function(&self, identifier: &str, argument: &ExprValue) -> ExprResult {
+        match identifier {
+            "str::substring" => substring(argument),
+            "shl" => shift(argument, i64::checked_shl),
+            "shr" => shift(argument, i64::checked_shr),
+            // Anything else falls through to evalexpr's built-in functions.
+            _ => Err(EvalexprError::FunctionIdentifierNotFound(identifier.to_owned())),
+        }
+    }
+
+    fn are_builtin_functions_disabled(&self) -> bool {
+        false
+    }
+
+    fn set_builtin_functions_disabled(&mut self, _disabled: bool) -> EvalexprResult<(), DefaultNumericTypes> {
+        Err(EvalexprError::BuiltinFunctionsCannotBeDisabled)
+    }
+}
+
+/// `str::substring(text, start[, end])` over byte offsets, refusing offsets inside a character.
+fn substring(argument: &ExprValue) -> ExprResult {
+    let args = argument.as_ranged_len_tuple(2..=3)?;
+    let subject = args[0].as_string()?;
+    let offset = |value: &ExprValue| -> EvalexprResult<usize, DefaultNumericTypes> {
+        usize::try_from(value.as_int()?).map_err(|_| EvalexprError::OutOfBoundsAccess)
+    };
+    let start = offset(&args[1])?;
+    let end = match args.get(2) {
+        Some(end) => offset(end)?,
+        None => subject.len(),
+    };
+    subject.get(start..end).map(ExprValue::from).ok_or(EvalexprError::OutOfBoundsAccess)
+}
+
+/// `shl(a, b)` / `shr(a, b)`: a shift by a negative amount or by 64 or more is an error.
+fn shift(argument: &ExprValue, op: fn(i64, u32) -> Option<i64>) -> ExprResult {
+    let args = argument.as_fixed_len_tuple(2)?;
+    let (value, by) = (args[0].as_int()?, args[1].as_int()?);
+    u32::try_from(by)
+        .ok()
+        .and_then(|by| op(value, by))
+        .map(ExprValue::Int)
+        .ok_or(EvalexprError::OutOfBoundsAccess)
 }
 
 /// JSON → evalexpr. Whole numbers stay integers so `{{a}} == 42` compares as expected;
@@ -171,5 +304,59 @@ mod tests {
     fn truthiness() {
         assert!(is_truthy(&json!(1)) && is_truthy(&json!("x")) && is_truthy(&json!({})));
         assert!(!is_truthy(&json!(0)) && !is_truthy(&json!("")) && !is_truthy(&Value::Null));
+    }
+
+    #[test]
+    fn long_and_deep_expressions_are_refused_before_parsing() {
+        for terms in [4_000, 10_000] {
+            let text = vec!["1"; terms].join("+");
+            let error = check(&text).unwrap_err();
+            assert!(error.contains("longer than") || error.contains("operators"), "{error}");
+        }
+        let chain = vec!["1"; MAX_OPERATORS + 2].join("+");
+        assert!(check(&chain).unwrap_err().contains("operators"));
+        let nested = format!("{}1{}", "(".repeat(MAX_NESTING + 1), ")".repeat(MAX_NESTING + 1));
+        assert!(check(&nested).unwrap_err().contains("nested"));
+        // Operators inside string literals do not count.
+        assert!(check(&format!("\"{}\" == \"a\"", "+".repeat(1000))).is_ok());
+    }
+
+    #[test]
+    fn the_largest_accepted_expression_runs_on_a_small_stack() {
+        // The deepest tree the limits allow, built and evaluated on a 512 KiB stack (tokio and
+        // actix threads have 2 MiB): the limits leave the stack a wide margin.
+        let inner = vec!["1"; MAX_OPERATORS - 2 * MAX_NESTING].join("+");
+        let text = format!("{}{inner}{}", "-(".repeat(MAX_NESTING), ")".repeat(MAX_NESTING));
+        assert!(check(&text).is_ok(), "{:?}", check(&text));
+        let result = std::thread::Builder::new()
+            .stack_size(512 * 1024)
+            .spawn(move || eval(&text))
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        assert!(result.is_ok(), "{result:?}");
+    }
+
+    #[test]
+    fn library_panics_become_errors() {
+        let context = json!({"body": {"word": "é-caf", "n": 64}});
+        let (jobs, scopes) = (Map::new(), Map::new());
+        let v = Variables { context: &context, jobs: &jobs, scopes: &scopes };
+        let err = evaluate("str::substring({{$context.body.word}}, 1, 2)", &v).unwrap_err();
+        assert!(err.contains("expression"), "{err}");
+        assert_eq!(evaluate("str::substring({{$context.body.word}}, 2)", &v).unwrap(), json!("-caf"));
+        assert!(evaluate("shl(1, {{$context.body.n}})", &v).is_err());
+        assert!(evaluate("shr(1, -1)", &v).is_err());
+        assert_eq!(evaluate("shl(1, 3)", &v).unwrap(), json!(8));
+    }
+
+    #[test]
+    fn bound_values_are_limited() {
+        let context = json!({"body": {"big": "x".repeat(MAX_BOUND_BYTES / 3)}});
+        let (jobs, scopes) = (Map::new(), Map::new());
+        let v = Variables { context: &context, jobs: &jobs, scopes: &scopes };
+        assert!(evaluate("len({{$context.body.big}})", &v).is_ok());
+        let many = vec!["{{$context.body.big}}"; 4].join(" + ");
+        assert!(evaluate(&many, &v).unwrap_err().contains("larger than"));
     }
 }

@@ -59,8 +59,11 @@ fn evaluate_group(group: &GroupBody, variables: &Variables<'_>) -> Result<bool, 
         let result = match (&item.group, &item.calculator, &item.operands) {
             (Some(nested), None, None) => evaluate_group(nested, variables)?,
             (None, Some(calculator), Some(operands)) => {
-                let left = operands.first().map(|v| variables.render_value(v)).unwrap_or(Value::Null);
-                let right = operands.get(1).map(|v| variables.render_value(v)).unwrap_or(Value::Null);
+                let render = |operand: Option<&Value>| match operand {
+                    Some(value) => variables.render_value(value).map_err(|e| e.to_string()),
+                    None => Ok(Value::Null),
+                };
+                let (left, right) = (render(operands.first())?, render(operands.get(1))?);
                 calculators::compare(calculator, &left, &right)?
             }
             _ => return Err("a calculation is either {calculator, operands} or {group}".to_owned()),

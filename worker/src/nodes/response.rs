@@ -17,7 +17,10 @@ pub fn run<'n>(
 ) -> NodeResult<'n> {
     let mut headers = Vec::with_capacity(config.headers.len());
     for header in &config.headers {
-        let value = variables.render_text(&header.value).into_owned();
+        let value = match variables.render_text(&header.value) {
+            Ok(value) => value.into_owned(),
+            Err(error) => return NodeResult::error(key, format!("header {:?}: {error}", header.name)),
+        };
         if !is_valid_header_value(&value) {
             return NodeResult::error(
                 key,
@@ -26,7 +29,10 @@ pub fn run<'n>(
         }
         headers.push(Header { name: header.name.clone(), value });
     }
-    let body = variables.render_value(&config.body);
+    let body = match variables.render_value(&config.body) {
+        Ok(body) => body,
+        Err(error) => return NodeResult::error(key, format!("body: {error}")),
+    };
     let result = json!({ "statusCode": config.status_code, "headers": headers, "body": body });
     let reply = Reply { execution_id: request.execution_id, status_code: config.status_code, headers, body };
     NodeResult::resolved(result, Next::Reply(reply))
