@@ -356,7 +356,7 @@ mod tests {
         let (jobs, scopes) = (Map::new(), Map::new());
         let v = Variables { context: &context, jobs: &jobs, scopes: &scopes };
         assert!(evaluate("len({{$context.body.big}})", &v).is_ok());
-        let many = vec!["{{$context.body.big}}"; 4].join(" + ");
+        let many = ["{{$context.body.big}}"; 4].join(" + ");
         assert!(evaluate(&many, &v).unwrap_err().contains("larger than"));
     }
 }
