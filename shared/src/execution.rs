@@ -75,6 +75,28 @@ pub struct ExecutionRecord {
     pub jobs: Vec<JobRecord>,
 }
 
+impl ExecutionRecord {
+    /// The record of an execution that ends without running (timed out in the queue, its
+    /// version gone, given up on): no jobs, the context kept for inspection and replay.
+    pub fn not_run(request: &ExecutionRequest, attempt: u32, status: ExecutionStatus, reason: &str) -> Self {
+        Self {
+            id: request.execution_id,
+            workflow_key: request.workflow_key.clone(),
+            version: request.version,
+            mode: request.mode,
+            status,
+            reason: Some(reason.to_owned()),
+            context: request.context.clone(),
+            response: None,
+            attempts: i32::try_from(attempt).unwrap_or(i32::MAX),
+            created_at: request.created_at,
+            started_at: None,
+            finished_at: Some(Utc::now()),
+            jobs: Vec::new(),
+        }
+    }
+}
+
 /// One node run inside an execution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -185,33 +185,10 @@ pub fn default_reply(record: &ExecutionRecord) -> Reply {
     Reply { execution_id: record.id, status_code, headers: Vec::new(), body }
 }
 
-fn not_run(
-    request: &ExecutionRequest,
-    attempt: u32,
-    status: ExecutionStatus,
-    reason: &str,
-) -> ExecutionRecord {
-    ExecutionRecord {
-        id: request.execution_id,
-        workflow_key: request.workflow_key.clone(),
-        version: request.version,
-        mode: request.mode,
-        status,
-        reason: Some(reason.to_owned()),
-        context: request.context.clone(),
-        response: None,
-        attempts: attempt as i32,
-        created_at: request.created_at,
-        started_at: None,
-        finished_at: Some(Utc::now()),
-        jobs: Vec::new(),
-    }
-}
-
 fn aborted(request: &ExecutionRequest, attempt: u32) -> ExecutionRecord {
-    not_run(request, attempt, ExecutionStatus::Aborted, "timeout")
+    ExecutionRecord::not_run(request, attempt, ExecutionStatus::Aborted, "timeout")
 }
 
 fn failed_before_start(request: &ExecutionRequest, attempt: u32, reason: &str) -> ExecutionRecord {
-    not_run(request, attempt, ExecutionStatus::Error, reason)
+    ExecutionRecord::not_run(request, attempt, ExecutionStatus::Error, reason)
 }

@@ -10,9 +10,12 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{MemoryProducer, QueueError, QueueProducer};
-use crate::execution::{ExecutionRequest, QueueMessage};
-use crate::model::Mode;
+use crate::execution::{ExecutionRecord, ExecutionRequest, QueueMessage};
+use crate::model::{ExecutionStatus, Mode};
 use crate::storage::Storage;
+
+/// Restarts after which a journaled execution that never got recorded is given up on.
+pub const RECOVERY_LIMIT: i32 = 3;
 
 /// Entries written in one transaction at most.
 const MAX_GROUP: usize = 256;
@@ -35,22 +38,47 @@ impl JournaledProducer {
     }
 
     /// Queues again every journaled execution (after a restart). They count as redeliveries,
-    /// so one that was recorded after all is recognised and not run twice.
+    /// so one that was recorded after all is recognised and not run twice. One that has been
+    /// queued again [`RECOVERY_LIMIT`] times already (each time, the process stopped before
+    /// recording it) is recorded `error` with reason `recovery_limit` instead of run again.
     pub async fn recover(&self, storage: &Storage) -> Result<usize, QueueError> {
-        let messages = storage.pending().await.map_err(|e| QueueError::Unavailable(e.to_string()))?;
-        let mut requests = Vec::with_capacity(messages.len());
-        for message in messages {
-            match serde_json::from_str::<QueueMessage>(&message) {
-                Ok(QueueMessage::ExecuteV1(request)) => requests.push(request),
-                Err(error) => tracing::warn!(%error, "skipping an unreadable journal entry"),
+        let unavailable = |e: crate::storage::StorageError| QueueError::Unavailable(e.to_string());
+        let entries = storage.pending_entries().await.map_err(unavailable)?;
+        let mut requests = Vec::with_capacity(entries.len());
+        let (mut given_up, mut settled) = (Vec::new(), Vec::new());
+        for entry in entries {
+            let request = match serde_json::from_str::<QueueMessage>(&entry.message) {
+                Ok(QueueMessage::ExecuteV1(request)) => request,
+                Err(error) => {
+                    tracing::warn!(%error, id = %entry.id, "skipping an unreadable journal entry");
+                    continue;
+                }
+            };
+            let delivered = u32::try_from(entry.recoveries).unwrap_or(0) + 1;
+            if entry.recoveries >= RECOVERY_LIMIT {
+                tracing::error!(execution = %entry.id, recoveries = entry.recoveries, "giving up on an execution that never finished");
+                given_up.push(ExecutionRecord::not_run(
+                    &request,
+                    delivered,
+                    ExecutionStatus::Error,
+                    "recovery_limit",
+                ));
+                settled.push(entry.id);
+            } else {
+                requests.push((request, delivered));
             }
         }
+        if !given_up.is_empty() {
+            storage.insert_executions(&given_up, &settled).await.map_err(unavailable)?;
+        }
+        let ids: Vec<Uuid> = requests.iter().map(|(request, _)| request.execution_id).collect();
+        storage.count_recovery(&ids).await.map_err(unavailable)?;
         let count = requests.len();
         let memory = self.memory.clone();
         // Fed in the background: the queue is bounded and the workers drain it.
         tokio::spawn(async move {
-            for request in requests {
-                if memory.redeliver(request).await.is_err() {
+            for (request, delivered) in requests {
+                if memory.redeliver(request, delivered).await.is_err() {
                     return;
                 }
             }
@@ -133,5 +161,32 @@ mod tests {
         assert_eq!(first.attempt, 2);
         assert_eq!(first.request.mode, Mode::Async);
         let _ = consumer.receive().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_execution_that_never_finishes_is_given_up_after_the_recovery_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("j.db").display());
+        let storage = Storage::connect(&url).await.unwrap();
+        let (memory, _consumer) = memory_queue(64);
+        let producer = JournaledProducer::start(memory, storage.clone());
+        let accepted = request(Mode::Async);
+        producer.publish(accepted.clone()).await.unwrap();
+
+        // Each start queues it again, as if every run took the process down before recording.
+        for restart in 1..=RECOVERY_LIMIT {
+            let (memory, mut consumer) = memory_queue(64);
+            let again = JournaledProducer::start(memory, storage.clone());
+            assert_eq!(again.recover(&storage).await.unwrap(), 1);
+            let delivery = consumer.receive().await.unwrap();
+            assert_eq!(delivery.attempt, restart as u32 + 1);
+        }
+        let (memory, _consumer) = memory_queue(64);
+        let last = JournaledProducer::start(memory, storage.clone());
+        assert_eq!(last.recover(&storage).await.unwrap(), 0, "not queued again");
+        assert!(storage.pending().await.unwrap().is_empty());
+        let record = storage.get_execution(accepted.execution_id).await.unwrap().expect("recorded");
+        assert_eq!(record.status, ExecutionStatus::Error);
+        assert_eq!(record.reason.as_deref(), Some("recovery_limit"));
     }
 }

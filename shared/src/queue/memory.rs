@@ -46,9 +46,9 @@ impl MemoryProducer {
 }
 
 impl MemoryProducer {
-    /// Queues a message that was delivered before (recovered after a restart).
-    pub async fn redeliver(&self, request: ExecutionRequest) -> Result<(), QueueError> {
-        self.send((request, 1)).await
+    /// Queues a message that was delivered `delivered` times before (recovered after a restart).
+    pub async fn redeliver(&self, request: ExecutionRequest, delivered: u32) -> Result<(), QueueError> {
+        self.send((request, delivered)).await
     }
 }
 

@@ -7,7 +7,7 @@ mod journal;
 mod memory;
 
 pub use amqp::{watch_queue_depths, AmqpConsumer, AmqpProducer, QueueNames, DELIVERY_LIMIT};
-pub use journal::JournaledProducer;
+pub use journal::{JournaledProducer, RECOVERY_LIMIT};
 pub use memory::{memory_queue, MemoryConsumer, MemoryProducer};
 
 use async_trait::async_trait;

@@ -108,6 +108,8 @@ pub mod pending_execution {
         pub id: Uuid,
         pub message: String,
         pub created_at: DateTimeUtc,
+        /// Times it was queued again after a restart.
+        pub recoveries: i32,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

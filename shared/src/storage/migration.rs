@@ -7,7 +7,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(AddPendingExecutions)]
+        vec![Box::new(Initial), Box::new(AddPendingExecutions), Box::new(AddPendingRecoveries)]
     }
 }
 
@@ -67,6 +67,7 @@ enum PendingExecutions {
     Id,
     Message,
     CreatedAt,
+    Recoveries,
 }
 
 /// Embedded mode's journal of accepted async executions (see `queue::journal`).
@@ -96,6 +97,44 @@ impl MigrationTrait for AddPendingExecutions {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_table(Table::drop().table(PendingExecutions::Table).to_owned()).await
+    }
+}
+
+/// How many times a journaled execution was queued again after a restart, so one that keeps
+/// taking the process down is given up on (`queue::journal`).
+struct AddPendingRecoveries;
+
+impl MigrationName for AddPendingRecoveries {
+    fn name(&self) -> &str {
+        "m20261129_000003_pending_recoveries"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddPendingRecoveries {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.has_column("pending_executions", "recoveries").await? {
+            return Ok(());
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(PendingExecutions::Table)
+                    .add_column(ColumnDef::new(PendingExecutions::Recoveries).integer().not_null().default(0))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(PendingExecutions::Table)
+                    .drop_column(PendingExecutions::Recoveries)
+                    .to_owned(),
+            )
+            .await
     }
 }
 

@@ -277,6 +277,7 @@ impl Storage {
                 id: Set(*id),
                 message: Set(message.clone()),
                 created_at: Set(now),
+                recoveries: Set(0),
             });
             pending_execution::Entity::insert_many(rows)
                 .on_conflict(OnConflict::column(pending_execution::Column::Id).do_nothing().to_owned())
@@ -289,11 +290,36 @@ impl Storage {
 
     /// Every journaled execution not yet recorded, oldest first.
     pub async fn pending(&self) -> Result<Vec<String>, StorageError> {
+        Ok(self.pending_entries().await?.into_iter().map(|entry| entry.message).collect())
+    }
+
+    /// Every journaled execution not yet recorded, oldest first, with its recovery count.
+    pub async fn pending_entries(&self) -> Result<Vec<PendingEntry>, StorageError> {
         let rows = pending_execution::Entity::find()
             .order_by_asc(pending_execution::Column::Id)
             .all(&self.db)
             .await?;
-        Ok(rows.into_iter().map(|row| row.message).collect())
+        Ok(rows
+            .into_iter()
+            .map(|row| PendingEntry { id: row.id, message: row.message, recoveries: row.recoveries })
+            .collect())
+    }
+
+    /// Counts one more recovery of these journal entries; written before they run again, so
+    /// a run that takes the process down still counts.
+    pub async fn count_recovery(&self, ids: &[Uuid]) -> Result<(), StorageError> {
+        let _writing = self.write_lock().await;
+        for chunk in ids.chunks(INSERT_CHUNK) {
+            pending_execution::Entity::update_many()
+                .col_expr(
+                    pending_execution::Column::Recoveries,
+                    Expr::col(pending_execution::Column::Recoveries).add(1),
+                )
+                .filter(pending_execution::Column::Id.is_in(chunk.to_vec()))
+                .exec(&self.db)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Whether an execution is recorded.
@@ -364,6 +390,16 @@ impl Storage {
         txn.commit().await?;
         Ok(result.rows_affected)
     }
+}
+
+/// A journaled execution (embedded mode).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingEntry {
+    pub id: Uuid,
+    /// The queue message, as published.
+    pub message: String,
+    /// Times it was queued again after a restart.
+    pub recoveries: i32,
 }
 
 /// Runs pending migrations. Replicas starting together race to create the same tables; the

@@ -2,10 +2,12 @@
 //! and stops at the deadline with whatever ran so far.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::time::Instant;
 
 use chrono::Utc;
+use futures_util::FutureExt;
 use hookflow_shared::execution::{ExecutionRecord, ExecutionRequest, JobRecord};
 use hookflow_shared::model::{ExecutionStatus, Node, WorkflowDefinition};
 use hookflow_shared::reply::Reply;
@@ -38,12 +40,14 @@ struct State<'a> {
     scopes: Map<String, Value>,
     reply: Option<Reply>,
     metrics: &'a WorkerMetrics,
+    /// The node being run, to name it if it panics.
+    running: Option<&'a str>,
 }
 
 /// Runs `definition` for `request`, stopping at `deadline` (the earlier of the caller's wait
 /// and the workflow's `options.timeout`).
-pub async fn run_execution(
-    definition: &WorkflowDefinition,
+pub async fn run_execution<'d>(
+    definition: &'d WorkflowDefinition,
     request: ExecutionRequest,
     attempt: u32,
     deadline: Option<tokio::time::Instant>,
@@ -57,18 +61,31 @@ pub async fn run_execution(
         scopes: Map::new(),
         reply: None,
         metrics,
+        running: None,
     };
     let walked = {
         let walk = walk(&definition.nodes, &mut state);
-        match deadline {
-            Some(deadline) => tokio::time::timeout_at(deadline, walk).await.ok(),
-            None => Some(walk.await),
-        }
+        let bounded = async {
+            match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, walk).await.ok(),
+                None => Some(walk.await),
+            }
+        };
+        // A panic inside a node (a library bug reached by caller data) ends this execution in
+        // `error`, recorded with the jobs that ran; it never takes the worker down.
+        AssertUnwindSafe(bounded).catch_unwind().await
     };
     let (status, reason) = match walked {
-        None => (ExecutionStatus::Aborted, Some("timeout".to_owned())),
-        Some(Flow::Continue) => (ExecutionStatus::Resolved, None),
-        Some(Flow::Stop { status, reason }) => (status, reason),
+        Ok(None) => (ExecutionStatus::Aborted, Some("timeout".to_owned())),
+        Ok(Some(Flow::Continue)) => (ExecutionStatus::Resolved, None),
+        Ok(Some(Flow::Stop { status, reason })) => (status, reason),
+        Err(panic) => {
+            let node = state.running.unwrap_or("?");
+            let message = panic_message(panic.as_ref());
+            tracing::error!(execution = %request.execution_id, node, panic = ?message, "a node failed unexpectedly");
+            state.reply = None;
+            (ExecutionStatus::Error, Some(format!("node {node}: failed unexpectedly: {message}")))
+        }
     };
     let reply = state.reply.take();
     let jobs = state.jobs;
@@ -91,13 +108,24 @@ pub async fn run_execution(
     Outcome { record, reply }
 }
 
+/// The text of a panic, shortened: it is stored in the record and may quote caller data.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("panic");
+    text.chars().take(300).collect()
+}
+
 /// Walks one sequence. Boxed because branches recurse.
 fn walk<'s, 'a: 's>(
-    nodes: &'s [Node],
+    nodes: &'a [Node],
     state: &'s mut State<'a>,
 ) -> Pin<Box<dyn Future<Output = Flow> + Send + 's>> {
     Box::pin(async move {
         for node in nodes {
+            state.running = Some(node.key());
             let started = Instant::now();
             let started_at = Utc::now();
             let NodeResult { status, result, next } = {
