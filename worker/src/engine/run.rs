@@ -46,8 +46,8 @@ struct State<'a> {
 
 /// Runs `definition` for `request`, stopping at `deadline` (the earlier of the caller's wait
 /// and the workflow's `options.timeout`).
-pub async fn run_execution<'d>(
-    definition: &'d WorkflowDefinition,
+pub async fn run_execution(
+    definition: &WorkflowDefinition,
     request: ExecutionRequest,
     attempt: u32,
     deadline: Option<tokio::time::Instant>,
