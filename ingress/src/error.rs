@@ -16,6 +16,10 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    #[error("request body has too many values to parse within the memory limit")]
+    TooComplex,
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     #[error("credentials are missing or wrong")]
     Unauthorized { challenge: &'static str },
     #[error("{0}")]
@@ -26,12 +30,46 @@ pub enum ApiError {
     Conflict(String),
     #[error("the workflow definition has {} problem(s)", .0.len())]
     Invalid(Vec<Problem>),
-    #[error("{0}")]
-    Unavailable(String),
+    #[error("{}", .0.message())]
+    Unavailable(Unavailable),
     #[error("the workflow did not answer in time")]
     Timeout,
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+}
+
+/// Why a request could not be taken now. Each has a fixed public message; the cause, which
+/// may name internal hosts or libraries, is logged where it happens, never sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unavailable {
+    /// Too many requests in flight, or too much body memory in use.
+    Overloaded,
+    /// The queue could not take the execution (broker or journal down).
+    Queue,
+    /// The in-memory queue had no room in time.
+    QueueFull,
+    /// Sync answers cannot be delivered now (reply bus down).
+    Replies,
+}
+
+impl Unavailable {
+    fn code(self) -> &'static str {
+        match self {
+            Self::Overloaded => "overloaded",
+            Self::Queue => "queue_unavailable",
+            Self::QueueFull => "queue_full",
+            Self::Replies => "replies_unavailable",
+        }
+    }
+
+    fn message(self) -> &'static str {
+        match self {
+            Self::Overloaded => "the service is busy; retry later",
+            Self::Queue => "the execution could not be queued; retry later",
+            Self::QueueFull => "the execution queue is full; retry later",
+            Self::Replies => "sync answers cannot be delivered right now; retry later",
+        }
+    }
 }
 
 impl ApiError {
@@ -40,12 +78,14 @@ impl ApiError {
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::TooComplex => "payload_too_complex",
+            Self::BodyTimeout => "body_timeout",
             Self::Unauthorized { .. } => "unauthorized",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) => "conflict",
             Self::Invalid(_) => "validation_failed",
-            Self::Unavailable(_) => "service_unavailable",
+            Self::Unavailable(why) => why.code(),
             Self::Timeout => "timeout",
             Self::Internal(_) => "internal",
         }
@@ -72,7 +112,8 @@ impl ResponseError for ApiError {
         match self {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } | Self::TooComplex => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -102,6 +143,10 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            // The rest of a slow body is not worth reading: the connection is closed.
+            Self::BodyTimeout => {
+                response.force_close();
             }
             _ => {}
         }

@@ -6,9 +6,11 @@
 //! - [`routes`]: `webhook` (the hot path), `admin`, `health`.
 //! - [`error`]: the one mapping from failures to JSON HTTP answers.
 //! - [`workflows`], [`workflow_files`]: saving workflows (API and files alike).
+//! - [`limits`]: how much work one ingress takes on at once.
 //! - [`metrics`], [`state`]: what handlers share.
 
 pub mod error;
+pub mod limits;
 pub mod metrics;
 pub mod routes;
 pub mod startup;

@@ -60,12 +60,24 @@ impl IngressMetrics {
         self.publish_duration.observe(took.as_secs_f64());
     }
 
-    pub fn sync_inflight(&self) -> &IntGauge {
-        &self.sync_inflight
+    /// Counts a sync caller as waiting until the returned guard is dropped, however the
+    /// handler ends (answered, timed out, or cancelled because the caller went away).
+    pub fn hold_sync_caller(&self) -> SyncCaller {
+        self.sync_inflight.inc();
+        SyncCaller(self.sync_inflight.clone())
     }
 
     pub fn sync_timeout(&self) {
         self.sync_timeouts.inc();
+    }
+}
+
+/// One waiting sync caller, counted in `hookflow_sync_inflight` while it lives.
+pub struct SyncCaller(IntGauge);
+
+impl Drop for SyncCaller {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 

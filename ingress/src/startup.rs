@@ -9,6 +9,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{web, App, HttpServer};
@@ -26,12 +27,17 @@ use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::ApiError;
+use crate::limits::Limits;
 use crate::metrics::IngressMetrics;
 use crate::state::{AppState, Dependencies, Settings};
 use crate::{routes, workflow_files};
 
-/// Messages the in-memory queue holds per mode before publishers wait.
-const MEMORY_QUEUE_CAPACITY: usize = 16_384;
+/// How long a client has to send its request headers after connecting.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a finished connection may take to close before it is dropped.
+const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long an idle keep-alive connection is kept.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// A built, not yet running ingress.
 pub struct Application {
@@ -70,7 +76,7 @@ async fn embedded(
     storage: &Storage,
     registry: &Registry,
 ) -> anyhow::Result<Transport> {
-    let (memory, consumer) = memory_queue(MEMORY_QUEUE_CAPACITY);
+    let (memory, consumer) = memory_queue(config.queue_memory_bytes, config.sync_timeout);
     // Async callers are answered only once their execution is journaled; what a previous run
     // accepted but did not record is queued again now.
     let producer = JournaledProducer::start(memory, storage.clone());
@@ -142,8 +148,10 @@ impl Application {
             dependencies: transport.dependencies,
             metrics,
             registry,
+            limits: Limits::new(config.max_inflight, config.body_memory_bytes),
             settings: Settings {
                 max_body_bytes: config.max_body_bytes,
+                body_timeout: config.body_timeout,
                 sync_timeout: config.sync_timeout,
                 public_url: config.public_url.clone(),
                 admin_token: token.clone(),
@@ -157,7 +165,7 @@ impl Application {
         let listener =
             TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
         let port = listener.local_addr()?.port();
-        let server = serve(listener, state.clone())?;
+        let server = serve(listener, state.clone(), config.max_connections)?;
         if generated {
             // Printed once, on purpose: the operator needs it to use the admin API.
             println!("hookflow: generated admin token (set HOOKFLOW_ADMIN_TOKEN to choose one): {token}");
@@ -212,8 +220,15 @@ impl WorkerStarter {
     }
 }
 
-/// The HTTP server, with JSON errors for extractor failures too.
-fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Server> {
+/// The HTTP server, with JSON errors for extractor failures too, and bounds on what a client
+/// can hold: time to send headers, idle keep-alive, and connections at once (counted per
+/// server thread by actix, so the total is split between them).
+fn serve(
+    listener: TcpListener,
+    state: web::Data<AppState>,
+    max_connections: usize,
+) -> anyhow::Result<Server> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -229,6 +244,11 @@ fn serve(listener: TcpListener, state: web::Data<AppState>) -> anyhow::Result<Se
                 actix_web::ResponseError::error_response(&ApiError::NotFound("no such route".into()))
             }))
     })
+    .workers(threads)
+    .max_connections(max_connections.div_ceil(threads))
+    .client_request_timeout(HEADER_TIMEOUT)
+    .client_disconnect_timeout(DISCONNECT_TIMEOUT)
+    .keep_alive(KEEP_ALIVE)
     .listen(listener)?
     .run();
     Ok(server)

@@ -11,12 +11,14 @@ use hookflow_shared::storage::Storage;
 use hookflow_shared::workflow_sync::WorkflowAnnouncer;
 use prometheus::Registry;
 
+use crate::limits::Limits;
 use crate::metrics::IngressMetrics;
 
 /// Settings the handlers read on every request, copied out of the configuration once.
 #[derive(Clone)]
 pub struct Settings {
     pub max_body_bytes: usize,
+    pub body_timeout: Duration,
     pub sync_timeout: Duration,
     /// Base of `webhookUrl`, without a trailing slash.
     pub public_url: String,
@@ -45,5 +47,7 @@ pub struct AppState {
     pub dependencies: Dependencies,
     pub metrics: IngressMetrics,
     pub registry: Registry,
+    /// Requests in flight and body memory.
+    pub limits: Limits,
     pub settings: Settings,
 }

@@ -28,6 +28,11 @@ const KEYS: &[&str] = &[
     "workflows_dir",
     "sync_timeout_ms",
     "max_body_bytes",
+    "max_inflight",
+    "body_timeout_ms",
+    "max_connections",
+    "body_memory_bytes",
+    "queue_memory_bytes",
     "worker_concurrency",
     "metrics_listen",
     "record_executions",
@@ -76,6 +81,11 @@ struct RawConfig {
     workflows_dir: String,
     sync_timeout_ms: u64,
     max_body_bytes: usize,
+    max_inflight: usize,
+    body_timeout_ms: u64,
+    max_connections: usize,
+    body_memory_bytes: usize,
+    queue_memory_bytes: usize,
     worker_concurrency: usize,
     metrics_listen: String,
     record_executions: RecordExecutions,
@@ -101,6 +111,15 @@ pub struct Config {
     pub workflows_dir: Option<std::path::PathBuf>,
     pub sync_timeout: Duration,
     pub max_body_bytes: usize,
+    /// Webhook requests handled at once (sync callers held included).
+    pub max_inflight: usize,
+    /// Longest time to receive a request body.
+    pub body_timeout: Duration,
+    pub max_connections: usize,
+    /// Estimated memory of bodies being received and parsed at once.
+    pub body_memory_bytes: usize,
+    /// Estimated memory of the executions in embedded mode's queue.
+    pub queue_memory_bytes: usize,
     pub worker_concurrency: usize,
     pub metrics_listen: SocketAddr,
     pub record_executions: RecordExecutions,
@@ -123,6 +142,11 @@ impl std::fmt::Debug for Config {
             .field("workflows_dir", &self.workflows_dir)
             .field("sync_timeout", &self.sync_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_inflight", &self.max_inflight)
+            .field("body_timeout", &self.body_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("body_memory_bytes", &self.body_memory_bytes)
+            .field("queue_memory_bytes", &self.queue_memory_bytes)
             .field("worker_concurrency", &self.worker_concurrency)
             .field("record_executions", &self.record_executions)
             .field("execution_retention", &self.execution_retention)
@@ -177,6 +201,29 @@ impl Config {
     }
 }
 
+/// Memory this process may use: its cgroup's limit when one is set, else the machine's.
+fn memory_limit() -> u64 {
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|text| text.trim().parse::<u64>().ok());
+    let machine = std::fs::read_to_string("/proc/meminfo").ok().and_then(|text| {
+        let line = text.lines().find(|line| line.starts_with("MemTotal:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    });
+    match (cgroup, machine) {
+        (Some(a), Some(b)) => a.min(b),
+        (a, b) => a.or(b).unwrap_or(1 << 30),
+    }
+}
+
+/// `HOOKFLOW_MAX_INFLIGHT` when unset: a held request costs little besides its body (which
+/// `body_memory_bytes` bounds), so a quarter of memory at 256 KiB a request, within 256-16384.
+fn inflight_for_memory(bytes: u64) -> usize {
+    let count = bytes / 4 / (256 * 1024);
+    usize::try_from(count).unwrap_or(usize::MAX).clamp(256, 16_384)
+}
+
 fn non_empty(value: String) -> Option<String> {
     let trimmed = value.trim();
     (!trimmed.is_empty()).then(|| trimmed.to_owned())
@@ -204,6 +251,22 @@ impl TryFrom<RawConfig> for Config {
         }
         if raw.max_body_bytes == 0 {
             return Err(invalid("HOOKFLOW_MAX_BODY_BYTES", "must be at least 1"));
+        }
+        if raw.body_timeout_ms == 0 {
+            return Err(invalid("HOOKFLOW_BODY_TIMEOUT_MS", "must be at least 1"));
+        }
+        if raw.max_connections == 0 {
+            return Err(invalid("HOOKFLOW_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        // A budget smaller than one largest body would refuse every large request.
+        if raw.body_memory_bytes < raw.max_body_bytes.saturating_mul(2) {
+            return Err(invalid(
+                "HOOKFLOW_BODY_MEMORY_BYTES",
+                "must be at least twice HOOKFLOW_MAX_BODY_BYTES",
+            ));
+        }
+        if raw.queue_memory_bytes < 1024 * 1024 {
+            return Err(invalid("HOOKFLOW_QUEUE_MEMORY_BYTES", "must be at least 1048576"));
         }
         if raw.worker_concurrency == 0 || raw.worker_concurrency > u16::MAX as usize {
             return Err(invalid("HOOKFLOW_WORKER_CONCURRENCY", "must be between 1 and 65535"));
@@ -256,6 +319,14 @@ impl TryFrom<RawConfig> for Config {
             workflows_dir: non_empty(raw.workflows_dir).map(Into::into),
             sync_timeout: Duration::from_millis(raw.sync_timeout_ms),
             max_body_bytes: raw.max_body_bytes,
+            max_inflight: match raw.max_inflight {
+                0 => inflight_for_memory(memory_limit()),
+                n => n,
+            },
+            body_timeout: Duration::from_millis(raw.body_timeout_ms),
+            max_connections: raw.max_connections,
+            body_memory_bytes: raw.body_memory_bytes,
+            queue_memory_bytes: raw.queue_memory_bytes,
             worker_concurrency: raw.worker_concurrency,
             metrics_listen,
             record_executions: raw.record_executions,
@@ -281,6 +352,8 @@ mod tests {
         assert_eq!(config.sync_timeout, Duration::from_secs(30));
         assert_eq!(config.max_body_bytes, 1_048_576);
         assert_eq!(config.worker_concurrency, 64);
+        assert!((256..=16_384).contains(&config.max_inflight));
+        assert_eq!(config.body_timeout, Duration::from_secs(10));
         assert_eq!(config.record_executions, RecordExecutions::All);
         assert_eq!(config.execution_retention, Duration::from_secs(7 * 86_400));
         assert_eq!(config.log_format, LogFormat::Text);
@@ -312,6 +385,17 @@ mod tests {
         assert!(err.to_string().contains("HOOKFLOW_EXECUTION_RETENTION"), "{err}");
         let err = Config::from_pairs([("amqp_url", "amqp://127.0.0.1")]).unwrap_err();
         assert!(err.to_string().contains("HOOKFLOW_REDIS_URL"), "{err}");
+    }
+
+    #[test]
+    fn inflight_follows_memory() {
+        assert_eq!(inflight_for_memory(512 << 20), 512);
+        assert_eq!(inflight_for_memory(64 << 20), 256);
+        assert_eq!(inflight_for_memory(1 << 40), 16_384);
+        let config = Config::from_pairs([("max_inflight", "7")]).unwrap();
+        assert_eq!(config.max_inflight, 7);
+        let err = Config::from_pairs([("body_memory_bytes", "1000")]).unwrap_err();
+        assert!(err.to_string().contains("HOOKFLOW_BODY_MEMORY_BYTES"), "{err}");
     }
 
     #[test]

@@ -111,7 +111,7 @@ async fn handle(shared: &Shared, delivery: Delivery) {
             }
             Ok(false) => {}
             Err(error) => {
-                give_back(shared, acker, last_attempt, &error.to_string()).await;
+                give_back(shared, acker, request, last_attempt, &error.to_string()).await;
                 return;
             }
         }
@@ -132,7 +132,7 @@ async fn handle(shared: &Shared, delivery: Delivery) {
                 reply: None,
             },
             Err(error) => {
-                give_back(shared, acker, last_attempt, &error.to_string()).await;
+                give_back(shared, acker, request, last_attempt, &error.to_string()).await;
                 return;
             }
         }
@@ -155,12 +155,13 @@ async fn handle(shared: &Shared, delivery: Delivery) {
 async fn give_back(
     shared: &Shared,
     acker: Box<dyn hookflow_shared::queue::Acker>,
+    request: ExecutionRequest,
     last_attempt: bool,
     why: &str,
 ) {
-    tracing::warn!(error = why, last_attempt, "execution not handled; returning it to the queue");
+    tracing::warn!(execution = %request.execution_id, error = why, last_attempt, "execution not handled; returning it to the queue");
     tokio::time::sleep(Duration::from_millis(500)).await;
-    if acker.nack().await.is_ok() && last_attempt {
+    if acker.nack_with(request).await.is_ok() && last_attempt {
         shared.metrics.dead_lettered();
     }
 }

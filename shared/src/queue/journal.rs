@@ -90,18 +90,21 @@ impl JournaledProducer {
 #[async_trait]
 impl QueueProducer for JournaledProducer {
     async fn publish(&self, request: ExecutionRequest) -> Result<(), QueueError> {
-        if request.mode == Mode::Async {
-            let message =
-                QueueMessage::encode(&request).map_err(|e| QueueError::Unavailable(e.to_string()))?;
-            let (done, committed) = oneshot::channel();
-            self.journal.send((request.execution_id, message, done)).await.map_err(|_| QueueError::Closed)?;
-            match committed.await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => return Err(QueueError::Unavailable(format!("journal: {error}"))),
-                Err(_) => return Err(QueueError::Closed),
-            }
+        if request.mode == Mode::Sync {
+            return self.memory.publish(request).await;
         }
-        self.memory.publish(request).await
+        // Room first: once the journal entry is written the execution must also be queued,
+        // so nothing after the commit may wait or fail for lack of room.
+        let room = self.memory.reserve(&request).await?;
+        let message = QueueMessage::encode(&request).map_err(|e| QueueError::Unavailable(e.to_string()))?;
+        let (done, committed) = oneshot::channel();
+        self.journal.send((request.execution_id, message, done)).await.map_err(|_| QueueError::Closed)?;
+        match committed.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(QueueError::Unavailable(format!("journal: {error}"))),
+            Err(_) => return Err(QueueError::Closed),
+        }
+        self.memory.send(request, 0, room)
     }
 }
 
@@ -131,7 +134,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("j.db").display());
         let storage = Storage::connect(&url).await.unwrap();
-        let (memory, mut consumer) = memory_queue(64);
+        let (memory, mut consumer) = memory_queue(1 << 20, std::time::Duration::from_secs(5));
         let producer = JournaledProducer::start(memory, storage.clone());
         let publishes: Vec<_> = (0..50).map(|_| request(Mode::Async)).collect();
         let sync = request(Mode::Sync);
@@ -154,7 +157,7 @@ mod tests {
         );
 
         // A new process on the same database finds them again, as redeliveries.
-        let (memory, mut recovered) = memory_queue(64);
+        let (memory, mut recovered) = memory_queue(1 << 20, std::time::Duration::from_secs(5));
         let again = JournaledProducer::start(memory, storage.clone());
         assert_eq!(again.recover(&storage).await.unwrap(), 50);
         let first = recovered.receive().await.unwrap();
@@ -168,20 +171,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("j.db").display());
         let storage = Storage::connect(&url).await.unwrap();
-        let (memory, _consumer) = memory_queue(64);
+        let (memory, _consumer) = memory_queue(1 << 20, std::time::Duration::from_secs(5));
         let producer = JournaledProducer::start(memory, storage.clone());
         let accepted = request(Mode::Async);
         producer.publish(accepted.clone()).await.unwrap();
 
         // Each start queues it again, as if every run took the process down before recording.
         for restart in 1..=RECOVERY_LIMIT {
-            let (memory, mut consumer) = memory_queue(64);
+            let (memory, mut consumer) = memory_queue(1 << 20, std::time::Duration::from_secs(5));
             let again = JournaledProducer::start(memory, storage.clone());
             assert_eq!(again.recover(&storage).await.unwrap(), 1);
             let delivery = consumer.receive().await.unwrap();
             assert_eq!(delivery.attempt, restart as u32 + 1);
         }
-        let (memory, _consumer) = memory_queue(64);
+        let (memory, _consumer) = memory_queue(1 << 20, std::time::Duration::from_secs(5));
         let last = JournaledProducer::start(memory, storage.clone());
         assert_eq!(last.recover(&storage).await.unwrap(), 0, "not queued again");
         assert!(storage.pending().await.unwrap().is_empty());

@@ -8,7 +8,7 @@ mod memory;
 
 pub use amqp::{watch_queue_depths, AmqpConsumer, AmqpProducer, QueueNames, DELIVERY_LIMIT};
 pub use journal::{JournaledProducer, RECOVERY_LIMIT};
-pub use memory::{memory_queue, MemoryConsumer, MemoryProducer};
+pub use memory::{memory_queue, MemoryConsumer, MemoryProducer, Room};
 
 use async_trait::async_trait;
 
@@ -21,6 +21,9 @@ pub enum QueueError {
     Unavailable(String),
     #[error("queue closed")]
     Closed,
+    /// No room freed up in time (embedded mode's bounded in-memory queue).
+    #[error("queue full")]
+    Full,
     /// A message that is not a valid envelope; it was returned to the queue and, once past
     /// the delivery limit, dead-lettered (`dead_lettered`).
     #[error("unreadable message: {reason}")]
@@ -48,6 +51,12 @@ pub trait Acker: Send + Sync + 'static {
     async fn ack(self: Box<Self>) -> Result<(), QueueError>;
     /// The execution could not be handled: deliver it again.
     async fn nack(self: Box<Self>) -> Result<(), QueueError>;
+    /// [`Acker::nack`], handing the request back for backends that hold messages in memory
+    /// and so need it to deliver it again.
+    async fn nack_with(self: Box<Self>, request: ExecutionRequest) -> Result<(), QueueError> {
+        drop(request);
+        self.nack().await
+    }
 }
 
 /// One received execution and the means to settle it.

@@ -15,9 +15,10 @@ use chrono::Utc;
 use hookflow_shared::catalog::LiveWorkflow;
 use hookflow_shared::execution::ExecutionRequest;
 use hookflow_shared::model::Mode;
+use hookflow_shared::queue::QueueError;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, Unavailable};
 use crate::state::AppState;
 
 /// Carried by every answer once an execution exists.
@@ -85,25 +86,42 @@ async fn handle(
     workflow: Option<&Arc<LiveWorkflow>>,
 ) -> Result<HttpResponse, Failure> {
     let workflow = workflow.ok_or_else(|| ApiError::NotFound("no enabled workflow has this key".into()))?;
+    // Held until the answer is built, sync wait included.
+    let _slot = state.limits.admit()?;
     let definition = &workflow.definition;
-    let body = request::read_body(request, payload, state.settings.max_body_bytes).await?;
+    let settings = &state.settings;
+    // Everything that needs only the headers is decided before a body byte is read, so a
+    // caller that will be refused costs no body memory and no waiting.
+    let declared = request::declared_length(request);
+    if declared.is_some_and(|len| len > settings.max_body_bytes) {
+        return Err(ApiError::PayloadTooLarge { limit: settings.max_body_bytes }.into());
+    }
     if let Some(expected) = &definition.trigger.basic_authentication {
         if !auth::basic_auth_matches(request, expected) {
             return Err(ApiError::Unauthorized { challenge: "Basic realm=\"hookflow\"" }.into());
         }
     }
-    let body = request::parse_body(request::content_type(request), &body)?;
+    let mut memory = state.limits.body_memory();
+    let raw =
+        request::read_body(payload, declared, settings.max_body_bytes, settings.body_timeout, &mut memory)
+            .await?;
+    let content_type = request::content_type(request);
+    memory.grow(request::parse_cost(content_type, &raw))?;
+    let body = request::parse_body(content_type, &raw)?;
+    drop(raw);
     let context = request::build_context(request, body, &definition.trigger.request);
 
     let execution_id = Uuid::now_v7();
     let fail = |error: ApiError| Failure { error, execution_id: Some(execution_id) };
     let mode = mode_of(workflow);
     let wait = match (mode, definition.options.timeout) {
-        (Mode::Sync, 0) => Some(state.settings.sync_timeout),
-        (Mode::Sync, own) => Some(state.settings.sync_timeout.min(Duration::from_millis(own))),
+        (Mode::Sync, 0) => Some(settings.sync_timeout),
+        (Mode::Sync, own) => Some(settings.sync_timeout.min(Duration::from_millis(own))),
         (Mode::Async, _) => None,
     };
     let now = Utc::now();
+    // The sync caller's wait starts now and covers publishing too.
+    let answer_by = wait.map(|wait| tokio::time::Instant::now() + wait);
     let execution = ExecutionRequest {
         execution_id,
         workflow_key: definition.key.clone(),
@@ -115,8 +133,9 @@ async fn handle(
         created_at: now,
     };
 
-    let Some(wait) = wait else {
+    let Some(answer_by) = answer_by else {
         publish(state, execution).await.map_err(fail)?;
+        drop(memory);
         let configured = &definition.trigger.response;
         let mut response = answer::build(configured.status_code, &configured.headers, &configured.body);
         set_execution_header(&mut response, execution_id);
@@ -124,20 +143,27 @@ async fn handle(
     };
 
     // Registered before publishing so a fast worker's reply cannot arrive unobserved.
-    let mut waiter =
-        state.replies.register(execution_id).map_err(|e| fail(ApiError::Unavailable(e.to_string())))?;
-    publish(state, execution).await.map_err(fail)?;
-    let inflight = state.metrics.sync_inflight();
-    inflight.inc();
-    let reply = tokio::time::timeout(wait, waiter.wait()).await;
-    inflight.dec();
-    match reply {
-        Ok(Some(reply)) => {
+    let mut waiter = state.replies.register(execution_id).map_err(|error| {
+        tracing::warn!(execution = %execution_id, %error, "sync webhook refused: replies cannot be received");
+        fail(ApiError::Unavailable(Unavailable::Replies))
+    })?;
+    let _waiting = state.metrics.hold_sync_caller();
+    let answered = tokio::time::timeout_at(answer_by, async {
+        publish(state, execution).await?;
+        drop(memory);
+        waiter.wait().await.ok_or_else(|| {
+            tracing::warn!(execution = %execution_id, "the reply channel closed while a sync caller waited");
+            ApiError::Unavailable(Unavailable::Replies)
+        })
+    })
+    .await;
+    match answered {
+        Ok(Ok(reply)) => {
             let mut response = answer::build(reply.status_code, &reply.headers, &reply.body);
             set_execution_header(&mut response, execution_id);
             Ok(response)
         }
-        Ok(None) => Err(fail(ApiError::Unavailable("the reply channel closed; retry".into()))),
+        Ok(Err(error)) => Err(fail(error)),
         Err(_) => {
             state.metrics.sync_timeout();
             Err(fail(ApiError::Timeout))
@@ -147,9 +173,16 @@ async fn handle(
 
 async fn publish(state: &AppState, execution: ExecutionRequest) -> Result<(), ApiError> {
     let started = Instant::now();
+    let execution_id = execution.execution_id;
     let result = state.producer.publish(execution).await;
     state.metrics.observe_publish(started.elapsed());
-    result.map_err(|e| ApiError::Unavailable(format!("the execution could not be queued: {e}; retry")))
+    result.map_err(|error| {
+        tracing::warn!(execution = %execution_id, %error, "the execution could not be queued");
+        match error {
+            QueueError::Full => ApiError::Unavailable(Unavailable::QueueFull),
+            _ => ApiError::Unavailable(Unavailable::Queue),
+        }
+    })
 }
 
 fn set_execution_header(response: &mut HttpResponse, id: Uuid) {

@@ -3,6 +3,8 @@
 //! query, and the configured `_var` mappings.
 
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use std::time::Duration;
+
 use actix_web::{web, HttpRequest};
 use bytes::BytesMut;
 use futures_util::StreamExt;
@@ -12,34 +14,80 @@ use hookflow_shared::qs;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::limits::BodyMemory;
 
 /// Headers never stored: they carry credentials.
 const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie"];
 
-/// Reads the body, refusing more than `limit` bytes (early when Content-Length says so).
+/// Largest buffer set aside before any body byte has arrived: a declared length is only a
+/// promise, and reserving it up front would let idle connections claim memory.
+const INITIAL_BUFFER: usize = 8 * 1024;
+
+/// The declared `Content-Length`, when there is a readable one.
+pub fn declared_length(request: &HttpRequest) -> Option<usize> {
+    request.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok())
+}
+
+/// Reads the body within `limit` bytes and `timeout`, reserving the memory it takes as it
+/// arrives (503 when the shared budget is spent).
 pub async fn read_body(
-    request: &HttpRequest,
     mut payload: web::Payload,
+    declared: Option<usize>,
     limit: usize,
+    timeout: Duration,
+    memory: &mut BodyMemory,
 ) -> Result<BytesMut, ApiError> {
-    let declared = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return Err(ApiError::PayloadTooLarge { limit });
-    }
-    let mut body = BytesMut::with_capacity(declared.unwrap_or(0));
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::BadRequest(format!("reading the request body failed: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge { limit });
+    let mut body = BytesMut::with_capacity(declared.unwrap_or(0).min(INITIAL_BUFFER).min(limit));
+    memory.grow(body.capacity())?;
+    let read = async {
+        while let Some(chunk) = payload.next().await {
+            let chunk =
+                chunk.map_err(|e| ApiError::BadRequest(format!("reading the request body failed: {e}")))?;
+            if body.len() + chunk.len() > limit {
+                return Err(ApiError::PayloadTooLarge { limit });
+            }
+            let before = body.capacity();
+            body.extend_from_slice(&chunk);
+            memory.grow(body.capacity().saturating_sub(before))?;
         }
-        body.extend_from_slice(&chunk);
-    }
+        Ok(())
+    };
+    tokio::time::timeout(timeout, read).await.map_err(|_| ApiError::BodyTimeout)??;
     Ok(body)
+}
+
+/// Memory that parsing `body` may take, estimated from its text in one pass: JSON costs a
+/// tree node per value on top of its bytes (an array of a million zeros is 2 MB of text but
+/// far more once parsed); a form is parsed into at most `qs`'s pair limit.
+pub fn parse_cost(content_type: Option<&str>, body: &[u8]) -> usize {
+    /// A parsed value, with room for the containers it sits in to have grown by doubling.
+    const PER_VALUE: usize = 2 * std::mem::size_of::<Value>();
+    match body_kind(content_type) {
+        Ok(BodyKind::Json) => body.len() + json_values(body).saturating_mul(PER_VALUE),
+        _ => body.len().saturating_mul(2) + qs::MAX_PARAMS * PER_VALUE,
+    }
+}
+
+/// An upper bound on the number of values (keys included) in a JSON text.
+fn json_values(text: &[u8]) -> usize {
+    let (mut count, mut in_string, mut escaped) = (1usize, false, false);
+    for &b in text {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b',' | b':' | b'[' | b'{' => count += 1,
+            _ => {}
+        }
+    }
+    count
 }
 
 /// How a non-empty body is parsed.
@@ -151,6 +199,16 @@ mod tests {
         assert!(matches!(body_kind(Some("text/plain")), Err(ApiError::UnsupportedMediaType(_))));
         assert!(matches!(parse_body(None, b"x"), Err(ApiError::UnsupportedMediaType(_))));
         assert_eq!(parse_body(None, b"").unwrap(), json!({}));
+    }
+
+    #[test]
+    fn parse_cost_follows_the_number_of_values() {
+        let zeros = format!("[{}0]", "0,".repeat(1000));
+        let words = format!("[\"{}\"]", "0,".repeat(1000));
+        let json = Some("application/json");
+        assert!(parse_cost(json, zeros.as_bytes()) > 1000 * std::mem::size_of::<Value>());
+        assert!(parse_cost(json, words.as_bytes()) < 3 * words.len() + 10 * std::mem::size_of::<Value>());
+        assert_eq!(json_values(br#"{"a":[1,2],"b":"x,y:{"}"#), 7);
     }
 
     #[test]
