@@ -154,7 +154,7 @@ measure "Node-RED 4.1.8" http://127.0.0.1:18081/hook node-red
 stop_all
 
 # --- Hookflow embedded --------------------------------------------------------------------------
-embedded_env=(HOOKFLOW_LISTEN=127.0.0.1:13100 HOOKFLOW_ADMIN_TOKEN=bench HOOKFLOW_LOG=warn
+embedded_env=(HOOKFLOW_LISTEN=127.0.0.1:13100 HOOKFLOW_ADMIN_TOKEN=bench-admin-token HOOKFLOW_LOG=warn
   HOOKFLOW_WORKFLOWS_DIR="$root/bench/workflows" HOOKFLOW_DATABASE_URL="sqlite://$work/embedded.db?mode=rwc")
 log "hookflow embedded"
 start ingress env -u HOOKFLOW_AMQP_URL -u HOOKFLOW_REDIS_URL "${embedded_env[@]}" "$bin/ingress"
@@ -170,7 +170,10 @@ stop_all
 # --- Hookflow distributed -------------------------------------------------------------------
 su postgres -c "psql -qc 'DROP DATABASE IF EXISTS hookflow_bench WITH (FORCE)' -c 'CREATE DATABASE hookflow_bench OWNER hookflow'" >&2
 bench_db="${HOOKFLOW_DATABASE_URL%/*}/hookflow_bench"
-distributed_env=(HOOKFLOW_ADMIN_TOKEN=bench HOOKFLOW_LOG=warn HOOKFLOW_NAMESPACE=hookflowbench
+# A fresh internal key per run: every process of the run shares it, nothing else needs it.
+internal_key=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+distributed_env=(HOOKFLOW_ADMIN_TOKEN=bench-admin-token HOOKFLOW_LOG=warn HOOKFLOW_NAMESPACE=hookflowbench
+  HOOKFLOW_INTERNAL_KEY="$internal_key"
   HOOKFLOW_DATABASE_URL="$bench_db" HOOKFLOW_WORKFLOWS_DIR="$root/bench/workflows")
 start_distributed() {
   start ingress env "${distributed_env[@]}" HOOKFLOW_LISTEN=127.0.0.1:13200 "$bin/ingress"

@@ -82,7 +82,10 @@ pub struct Cluster {
     env: Vec<(String, String)>,
     namespace: String,
     amqp_url: String,
+    redis_url: String,
     database_url: String,
+    /// `HOOKFLOW_INTERNAL_KEY` of every process.
+    internal_key: String,
     logs: tempfile::TempDir,
 }
 
@@ -103,10 +106,14 @@ impl Cluster {
             .iter()
             .map(|(key, value)| (format!("HOOKFLOW_{}", key.to_ascii_uppercase()), value.clone()))
             .collect();
+        // A key of this cluster's own: its processes share it, and a test that forges
+        // messages knows which one it is not using.
+        let internal_key = format!("{}{}", Uuid::now_v7().simple(), Uuid::now_v7().simple());
         env.extend([
+            ("HOOKFLOW_INTERNAL_KEY".to_owned(), internal_key.clone()),
             ("HOOKFLOW_DATABASE_URL".to_owned(), format!("{base_url}/{database}")),
             ("HOOKFLOW_AMQP_URL".to_owned(), amqp_url.clone()),
-            ("HOOKFLOW_REDIS_URL".to_owned(), redis_url),
+            ("HOOKFLOW_REDIS_URL".to_owned(), redis_url.clone()),
             ("HOOKFLOW_NAMESPACE".to_owned(), namespace.clone()),
         ]);
         let mut cluster = Self {
@@ -115,7 +122,9 @@ impl Cluster {
             env,
             namespace,
             amqp_url,
+            redis_url,
             database_url: format!("{base_url}/{database}"),
+            internal_key,
             logs: tempfile::tempdir().expect("log dir"),
         };
         for i in 0..2 {
@@ -174,6 +183,21 @@ impl Cluster {
     /// The broker every process uses.
     pub fn amqp_url(&self) -> &str {
         &self.amqp_url
+    }
+
+    /// The Redis every process uses.
+    pub fn redis_url(&self) -> &str {
+        &self.redis_url
+    }
+
+    /// The namespace of the cluster's queues and Redis channels.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The key its processes authenticate queue messages and replies with.
+    pub fn internal_key(&self) -> &str {
+        &self.internal_key
     }
 
     /// The namespace's queue names.
