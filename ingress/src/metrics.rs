@@ -1,10 +1,10 @@
-//! The ingress's Prometheus metrics (SPEC §10) in an owned registry, and the `/metrics` text.
+//! The ingress's Prometheus metrics (SPEC §10) in an owned registry; the operator listener
+//! ([`hookflow_shared::ops`]) serves them.
 
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
 
 /// Webhook-side metrics.
@@ -67,13 +67,4 @@ impl IngressMetrics {
     pub fn sync_timeout(&self) {
         self.sync_timeouts.inc();
     }
-}
-
-/// The registry in Prometheus's text format.
-pub fn render(registry: &Registry) -> String {
-    let mut out = Vec::new();
-    if let Err(error) = TextEncoder::new().encode(&registry.gather(), &mut out) {
-        tracing::warn!(%error, "encoding metrics failed");
-    }
-    String::from_utf8(out).unwrap_or_default()
 }

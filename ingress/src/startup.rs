@@ -5,7 +5,11 @@
 //! - Distributed mode: RabbitMQ for executions, Redis for replies and workflow announcements,
 //!   PostgreSQL for storage; workers run in `worker` processes.
 //!
-//! Tests build an [`Application`] on port 0 and talk to it over real HTTP.
+//! Two listeners: `HOOKFLOW_LISTEN` (webhooks, admin API, `/healthz`, `/readyz`) and
+//! `HOOKFLOW_METRICS_LISTEN` (the operator listener of [`hookflow_shared::ops`]: `/metrics`,
+//! `/healthz`, `/readyz`), so that metrics are never served to webhook callers.
+//!
+//! Tests build an [`Application`] on port 0 (both listeners) and talk to it over real HTTP.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -15,6 +19,7 @@ use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use hookflow_shared::catalog::Catalog;
 use hookflow_shared::config::{redact_url, Config};
+use hookflow_shared::ops::{OpsServer, Readiness, Signals};
 use hookflow_shared::queue::{memory_queue, AmqpProducer, JournaledProducer, QueueNames, QueueProducer};
 use hookflow_shared::redis_link::RedisLink;
 use hookflow_shared::reply::{MemoryReplyBus, RedisReplyBus, ReplyBus};
@@ -38,6 +43,9 @@ pub struct Application {
     port: u16,
     admin_token: String,
     server: Server,
+    /// `/metrics`, `/healthz`, `/readyz` on `HOOKFLOW_METRICS_LISTEN`; stopped after `server`.
+    ops: Server,
+    metrics_port: u16,
     /// Embedded mode only.
     workers: Option<Workers>,
     /// Stops reconnect loops and subscriptions after the server has drained.
@@ -141,7 +149,6 @@ impl Application {
             announcer: transport.announcer,
             dependencies: transport.dependencies,
             metrics,
-            registry,
             settings: Settings {
                 max_body_bytes: config.max_body_bytes,
                 sync_timeout: config.sync_timeout,
@@ -158,6 +165,11 @@ impl Application {
             TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
         let port = listener.local_addr()?.port();
         let server = serve(listener, state.clone())?;
+        // The process's end is decided by the main server (signals, then its drain); the
+        // operator listener follows it so that metrics stay readable while callers drain.
+        let readiness: Arc<dyn Readiness> = state.clone().into_inner();
+        let ops = OpsServer::bind(config.metrics_listen, registry, readiness, Signals::Ignore)?;
+        let metrics_address = ops.address();
         if generated {
             // Printed once, on purpose: the operator needs it to use the admin API.
             println!("hookflow: generated admin token (set HOOKFLOW_ADMIN_TOKEN to choose one): {token}");
@@ -167,12 +179,26 @@ impl Application {
         // One plain line with the bound address, whatever the log level: with port 0 it is the
         // only way for a supervisor (or a test) to learn where the ingress listens.
         println!("hookflow: ingress listening on 127.0.0.1:{port}");
-        Ok(Self { port, admin_token: token, server, workers: transport.workers, background })
+        println!("hookflow: ingress metrics listening on {metrics_address}");
+        Ok(Self {
+            port,
+            admin_token: token,
+            server,
+            ops: ops.into_server(),
+            metrics_port: metrics_address.port(),
+            workers: transport.workers,
+            background,
+        })
     }
 
     /// The bound port (useful with port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The bound port of the operator listener (`/metrics`, `/healthz`, `/readyz`).
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
     }
 
     pub fn admin_token(&self) -> &str {
@@ -191,9 +217,15 @@ impl Application {
     /// their executions and the recorder writes what it holds.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let running = self.workers.map(Workers::spawn);
+        let ops = self.ops.handle();
+        let ops_task = tokio::spawn(self.ops);
         let served = self.server.await;
         if let Some(running) = running {
             running.stop().await;
+        }
+        ops.stop(true).await;
+        if let Ok(Err(error)) = ops_task.await {
+            tracing::warn!(%error, "the metrics listener failed");
         }
         self.background.cancel();
         tracing::info!("hookflow stopped");

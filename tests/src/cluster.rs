@@ -32,15 +32,22 @@ fn binary(name: &str) -> PathBuf {
 /// One child process; killed when dropped.
 pub struct Process {
     pub name: String,
-    /// `http://127.0.0.1:<port>` of its HTTP endpoints, once it has said where it listens.
+    /// `http://127.0.0.1:<port>` of its main HTTP endpoints (for a worker: its only ones), once
+    /// it has said where it listens.
     pub base: String,
+    /// `http://<address>` of its operator listener (`/metrics`, `/healthz`, `/readyz`).
+    pub metrics: String,
+    /// The lines it prints with the addresses it bound: (main, operator listener).
+    announces: (&'static str, &'static str),
     child: Child,
     log: PathBuf,
 }
 
-/// The line each binary prints with the address it bound (they bind port 0 here, so no two
-/// processes can race for one port).
-const LISTENING: &str = " listening on ";
+/// The lines each binary prints with the addresses it bound (they bind port 0 here, so no two
+/// processes can race for one port). Each is matched whole: the ingress prints two.
+const INGRESS_LISTENING: &str = "hookflow: ingress listening on ";
+const INGRESS_METRICS: &str = "hookflow: ingress metrics listening on ";
+const WORKER_METRICS: &str = "hookflow: worker metrics listening on ";
 
 impl Process {
     /// Kills it with SIGKILL (a crash) and waits for it.
@@ -128,7 +135,8 @@ impl Cluster {
             logs: tempfile::tempdir().expect("log dir"),
         };
         for i in 0..2 {
-            let process = cluster.spawn("ingress", &format!("ingress-{i}"), "HOOKFLOW_LISTEN");
+            let process =
+                cluster.spawn("ingress", &format!("ingress-{i}"), (INGRESS_LISTENING, INGRESS_METRICS));
             cluster.ingress.push(process);
         }
         if !hold_workers {
@@ -138,25 +146,26 @@ impl Cluster {
         cluster
     }
 
-    fn spawn(&self, binary_name: &str, name: &str, listen_variable: &str) -> Process {
+    fn spawn(&self, binary_name: &str, name: &str, announces: (&'static str, &'static str)) -> Process {
         let log = self.logs.path().join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(binary(binary_name))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env(listen_variable, "127.0.0.1:0")
+            .env("HOOKFLOW_LISTEN", "127.0.0.1:0")
+            .env("HOOKFLOW_METRICS_LISTEN", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file"))
             .stderr(file)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Process { name: name.to_owned(), base: String::new(), child, log }
+        Process { name: name.to_owned(), base: String::new(), metrics: String::new(), announces, child, log }
     }
 
     fn spawn_workers(&mut self) {
         for i in self.workers.len()..2 {
-            let process = self.spawn("worker", &format!("worker-{i}"), "HOOKFLOW_METRICS_LISTEN");
+            let process = self.spawn("worker", &format!("worker-{i}"), (WORKER_METRICS, WORKER_METRICS));
             self.workers.push(process);
         }
     }
@@ -173,6 +182,11 @@ impl Cluster {
 
     pub fn worker_bases(&self) -> Vec<String> {
         self.workers.iter().map(|p| p.base.clone()).collect()
+    }
+
+    /// Every process's operator listener (`/metrics`), ingress first.
+    pub fn metrics_bases(&self) -> Vec<String> {
+        self.ingress.iter().chain(&self.workers).map(|p| p.metrics.clone()).collect()
     }
 
     /// The cluster's own database.
@@ -214,12 +228,17 @@ impl Cluster {
                 if let Ok(Some(status)) = process.child.try_wait() {
                     panic!("{} exited ({status}) before it was ready:\n{}", process.name, process.log_tail());
                 }
-                if process.base.is_empty() {
+                if process.base.is_empty() || process.metrics.is_empty() {
                     let text = std::fs::read_to_string(&process.log).unwrap_or_default();
-                    if let Some(address) =
-                        text.lines().find_map(|line| line.split_once(LISTENING).map(|(_, a)| a.trim()))
-                    {
-                        process.base = format!("http://{address}");
+                    let announced = |prefix: &str| {
+                        text.lines()
+                            .find_map(|line| line.strip_prefix(prefix))
+                            .map(|a| format!("http://{}", a.trim()))
+                    };
+                    let (main, metrics) = process.announces;
+                    if let (Some(base), Some(metrics)) = (announced(main), announced(metrics)) {
+                        process.base = base;
+                        process.metrics = metrics;
                     } else {
                         assert!(
                             Instant::now() < deadline,

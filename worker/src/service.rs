@@ -3,30 +3,42 @@
 //! `HOOKFLOW_METRICS_LISTEN`. SIGTERM: stop consuming, finish in-flight executions, write their
 //! records; unacked messages go back to the queue when the connection closes.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::{bail, Context};
+use async_trait::async_trait;
 use hookflow_shared::catalog::Catalog;
 use hookflow_shared::config::Config;
+use hookflow_shared::ops::{OpsServer, Readiness, Signals};
 use hookflow_shared::queue::{watch_queue_depths, AmqpConsumer, QueueNames};
 use hookflow_shared::redis_link::RedisLink;
 use hookflow_shared::reply::RedisReplyBus;
 use hookflow_shared::storage::Storage;
 use hookflow_shared::workflow_sync::follow_changes;
-use prometheus::{Encoder, Registry, TextEncoder};
-use serde_json::json;
+use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::WorkerMetrics;
 use crate::runtime::{Journal, WorkerInputs, Workers};
 
-/// What the health endpoints look at.
+/// What `/readyz` looks at.
 struct Health {
-    registry: Registry,
     storage: Storage,
     redis: RedisLink,
-    broker: Arc<std::sync::atomic::AtomicBool>,
+    /// Follows the consumer's connection to RabbitMQ.
+    broker: Arc<AtomicBool>,
+}
+
+#[async_trait]
+impl Readiness for Health {
+    async fn check(&self) -> Vec<(&'static str, bool)> {
+        vec![
+            ("database", self.storage.ping().await.is_ok()),
+            ("broker", self.broker.load(Ordering::SeqCst)),
+            ("redis", self.redis.ping().await),
+        ]
+    }
 }
 
 /// Runs the worker until the process is told to stop.
@@ -61,19 +73,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )
     .spawn();
 
-    let health = web::Data::new(Health { registry, storage, redis, broker });
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(health.clone())
-            .route("/metrics", web::get().to(metrics_text))
-            .route("/healthz", web::get().to(|| async { HttpResponse::Ok().json(json!({"status": "ok"})) }))
-            .route("/readyz", web::get().to(readyz))
-    })
-    .workers(1)
-    .bind(config.metrics_listen)
-    .with_context(|| format!("binding HOOKFLOW_METRICS_LISTEN {}", config.metrics_listen))?;
-    let bound = server.addrs().first().copied().unwrap_or(config.metrics_listen);
-    let server = server.run();
+    let health = Arc::new(Health { storage, redis, broker });
+    // The operator listener is the worker's only server: SIGINT/SIGTERM stop it, and its end
+    // starts the drain below.
+    let ops = OpsServer::bind(config.metrics_listen, registry, health, Signals::Stop)?;
+    let bound = ops.address();
+    let server = ops.into_server();
     tracing::info!(listen = %bound, concurrency = config.worker_concurrency, "hookflow worker running");
     // As the ingress does: the bound address in one plain line (port 0 picks one).
     println!("hookflow: worker metrics listening on {bound}");
@@ -84,25 +89,4 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     background.cancel();
     tracing::info!("hookflow worker stopped");
     Ok(())
-}
-
-async fn metrics_text(health: web::Data<Health>) -> HttpResponse {
-    let mut out = Vec::new();
-    if let Err(error) = TextEncoder::new().encode(&health.registry.gather(), &mut out) {
-        tracing::warn!(%error, "encoding metrics failed");
-    }
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(out)
-}
-
-async fn readyz(health: web::Data<Health>) -> HttpResponse {
-    let database = health.storage.ping().await.is_ok();
-    let redis = health.redis.ping().await;
-    let broker = health.broker.load(std::sync::atomic::Ordering::SeqCst);
-    let word = |ok: bool| if ok { "ok" } else { "unreachable" };
-    let body = json!({ "database": word(database), "broker": word(broker), "redis": word(redis) });
-    if database && redis && broker {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
 }

@@ -13,6 +13,7 @@ const TOKEN: &str = "embedded-test-token";
 fn config(database_url: &str) -> Config {
     Config::from_pairs([
         ("listen", "127.0.0.1:0"),
+        ("metrics_listen", "127.0.0.1:0"),
         ("database_url", database_url),
         ("admin_token", TOKEN),
         ("log", "warn"),
