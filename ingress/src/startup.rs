@@ -3,7 +3,8 @@
 //! - Embedded mode (no `HOOKFLOW_AMQP_URL`): one process holds everything — storage (SQLite by
 //!   default), the catalog, an in-memory queue, in-process replies, and the worker pool.
 //! - Distributed mode: RabbitMQ for executions, Redis for replies and workflow announcements,
-//!   PostgreSQL for storage; workers run in `worker` processes.
+//!   PostgreSQL for storage; workers run in `worker` processes. Envelopes and replies carry
+//!   MACs under keys derived from `HOOKFLOW_INTERNAL_KEY` ([`hookflow_shared::message_auth`]).
 //!
 //! Two listeners: `HOOKFLOW_LISTEN` (webhooks, admin API, `/healthz`, `/readyz`) and
 //! `HOOKFLOW_METRICS_LISTEN` (the operator listener of [`hookflow_shared::ops`]: `/metrics`,
@@ -19,7 +20,8 @@ use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use hookflow_shared::catalog::Catalog;
 use hookflow_shared::config::{redact_url, Config};
-use hookflow_shared::ops::{OpsServer, Readiness, Signals};
+use hookflow_shared::message_auth::MessageKeys;
+use hookflow_shared::ops::{self, OpsServer, Readiness, Signals};
 use hookflow_shared::queue::{memory_queue, AmqpProducer, JournaledProducer, QueueNames, QueueProducer};
 use hookflow_shared::redis_link::RedisLink;
 use hookflow_shared::reply::{MemoryReplyBus, RedisReplyBus, ReplyBus};
@@ -107,15 +109,26 @@ async fn distributed(
     config: &Config,
     amqp_url: &str,
     catalog: &Arc<Catalog>,
+    registry: &Registry,
     background: &CancellationToken,
 ) -> anyhow::Result<Transport> {
     let redis_url =
         config.redis_url.as_deref().context("HOOKFLOW_REDIS_URL is required in distributed mode")?;
+    let keys = MessageKeys::derive(
+        config.internal_key.as_deref().context("HOOKFLOW_INTERNAL_KEY is required in distributed mode")?,
+    );
     let redis = RedisLink::start(redis_url, background.clone()).context("HOOKFLOW_REDIS_URL")?;
     follow_changes(&redis, &config.namespace, catalog.clone(), background.clone());
-    let replies = Arc::new(RedisReplyBus::start(redis.clone(), &config.namespace, true, background.clone()));
-    let producer =
-        AmqpProducer::start(amqp_url, QueueNames::new(&config.namespace), background.clone()).await;
+    let rejected = ops::rejected_messages(registry, "reply")?;
+    let replies = Arc::new(RedisReplyBus::listener(
+        redis.clone(),
+        &config.namespace,
+        keys.reply,
+        rejected,
+        background.clone(),
+    ));
+    let names = QueueNames::new(&config.namespace);
+    let producer = AmqpProducer::start(amqp_url, names, keys.envelope, background.clone()).await;
     Ok(Transport {
         producer: Arc::new(producer.clone()),
         replies: replies.clone(),
@@ -138,7 +151,7 @@ impl Application {
         let background = CancellationToken::new();
         let transport = match &config.amqp_url {
             None => embedded(&config, &catalog, &storage, &registry).await?,
-            Some(url) => distributed(&config, url, &catalog, &background).await?,
+            Some(url) => distributed(&config, url, &catalog, &registry, &background).await?,
         };
 
         let state = web::Data::new(AppState {

@@ -1,5 +1,5 @@
-//! The distributed worker process: consumes RabbitMQ, records to PostgreSQL, replies over
-//! Redis, follows workflow changes, and serves `/metrics`, `/healthz`, `/readyz` on
+//! The distributed worker process: consumes RabbitMQ (authenticated envelopes only), records to
+//! PostgreSQL, replies over Redis (authenticated), follows workflow changes, and serves `/metrics`, `/healthz`, `/readyz` on
 //! `HOOKFLOW_METRICS_LISTEN`. SIGTERM: stop consuming, finish in-flight executions, write their
 //! records; unacked messages go back to the queue when the connection closes.
 
@@ -10,7 +10,8 @@ use anyhow::{bail, Context};
 use async_trait::async_trait;
 use hookflow_shared::catalog::Catalog;
 use hookflow_shared::config::Config;
-use hookflow_shared::ops::{OpsServer, Readiness, Signals};
+use hookflow_shared::message_auth::MessageKeys;
+use hookflow_shared::ops::{self, OpsServer, Readiness, Signals};
 use hookflow_shared::queue::{watch_queue_depths, AmqpConsumer, QueueNames};
 use hookflow_shared::redis_link::RedisLink;
 use hookflow_shared::reply::RedisReplyBus;
@@ -47,18 +48,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         bail!("the worker needs HOOKFLOW_AMQP_URL (distributed mode); in embedded mode the ingress runs its own workers")
     };
     let redis_url = config.redis_url.clone().context("HOOKFLOW_REDIS_URL is required in distributed mode")?;
+    let keys = MessageKeys::derive(
+        config.internal_key.as_deref().context("HOOKFLOW_INTERNAL_KEY is required in distributed mode")?,
+    );
     let background = CancellationToken::new();
     let storage = Storage::connect(&config.database_url).await.context("connecting to the database")?;
     let catalog = Catalog::load(storage.clone()).await.context("loading workflows")?;
     let redis = RedisLink::start(&redis_url, background.clone()).context("HOOKFLOW_REDIS_URL")?;
     follow_changes(&redis, &config.namespace, catalog.clone(), background.clone());
-    let replies = Arc::new(RedisReplyBus::start(redis.clone(), &config.namespace, false, background.clone()));
+    let replies = Arc::new(RedisReplyBus::publisher(redis.clone(), &config.namespace, keys.reply));
 
     let registry = Registry::new();
     let metrics = WorkerMetrics::new(&registry)?;
     let names = QueueNames::new(&config.namespace);
     let prefetch = u16::try_from(config.worker_concurrency).unwrap_or(u16::MAX);
-    let consumer = AmqpConsumer::new(&amqp_url, names.clone(), prefetch);
+    let rejected = ops::rejected_messages(&registry, "envelope")?;
+    let consumer = AmqpConsumer::new(&amqp_url, names.clone(), prefetch, keys.envelope, rejected);
     let broker = consumer.connected();
     let depths = metrics.clone();
     watch_queue_depths(&amqp_url, names, background.clone(), move |queue, depth| {

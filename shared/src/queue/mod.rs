@@ -6,7 +6,7 @@ mod amqp;
 mod journal;
 mod memory;
 
-pub use amqp::{watch_queue_depths, AmqpConsumer, AmqpProducer, QueueNames, DELIVERY_LIMIT};
+pub use amqp::{watch_queue_depths, AmqpConsumer, AmqpProducer, QueueNames, DELIVERY_LIMIT, MAC_HEADER};
 pub use journal::JournaledProducer;
 pub use memory::{memory_queue, MemoryConsumer, MemoryProducer};
 
@@ -21,8 +21,9 @@ pub enum QueueError {
     Unavailable(String),
     #[error("queue closed")]
     Closed,
-    /// A message that is not a valid envelope; it was returned to the queue and, once past
-    /// the delivery limit, dead-lettered (`dead_lettered`).
+    /// A message that is not a valid envelope: returned to the queue and, once past the
+    /// delivery limit, dead-lettered; or not authenticated (no valid MAC): dead-lettered at
+    /// once. `dead_lettered` says whether it went to the dead letters now.
     #[error("unreadable message: {reason}")]
     Poison { reason: String, dead_lettered: bool },
 }
