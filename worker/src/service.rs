@@ -1,7 +1,8 @@
 //! The distributed worker process: consumes RabbitMQ (authenticated envelopes only), records to
-//! PostgreSQL, replies over Redis (authenticated), follows workflow changes, and serves `/metrics`, `/healthz`, `/readyz` on
-//! `HOOKFLOW_METRICS_LISTEN`. SIGTERM: stop consuming, finish in-flight executions, write their
-//! records; unacked messages go back to the queue when the connection closes.
+//! PostgreSQL, replies over Redis (authenticated), follows workflow changes, and serves
+//! `/metrics`, `/healthz`, `/readyz` on `HOOKFLOW_METRICS_LISTEN`. SIGTERM: stop consuming,
+//! finish in-flight executions, write their records; unacked messages go back to the queue when
+//! the connection closes.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
