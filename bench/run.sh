@@ -154,7 +154,8 @@ measure "Node-RED 4.1.8" http://127.0.0.1:18081/hook node-red
 stop_all
 
 # --- Hookflow embedded --------------------------------------------------------------------------
-embedded_env=(HOOKFLOW_LISTEN=127.0.0.1:13100 HOOKFLOW_METRICS_LISTEN=127.0.0.1:13101 HOOKFLOW_ADMIN_TOKEN=bench-admin-token HOOKFLOW_LOG=warn
+embedded_env=(HOOKFLOW_LISTEN=127.0.0.1:13100 HOOKFLOW_METRICS_LISTEN=127.0.0.1:13101
+  HOOKFLOW_ADMIN_TOKEN=bench-admin-token HOOKFLOW_LOG=warn
   HOOKFLOW_WORKFLOWS_DIR="$root/bench/workflows" HOOKFLOW_DATABASE_URL="sqlite://$work/embedded.db?mode=rwc")
 log "hookflow embedded"
 start ingress env -u HOOKFLOW_AMQP_URL -u HOOKFLOW_REDIS_URL "${embedded_env[@]}" "$bin/ingress"
