@@ -137,7 +137,7 @@ pg_count() {
 }
 
 # --- baselines ------------------------------------------------------------------------------
-for port in 18080 18081 13100 13200 13201 13202; do ensure_free "$port"; done
+for port in 18080 18081 13100 13101 13200 13201 13202 13203; do ensure_free "$port"; done
 
 log "baseline: actix-web limit"
 start actix "$bin/actix-limit" 127.0.0.1:18080
@@ -154,7 +154,8 @@ measure "Node-RED 4.1.8" http://127.0.0.1:18081/hook node-red
 stop_all
 
 # --- Hookflow embedded --------------------------------------------------------------------------
-embedded_env=(HOOKFLOW_LISTEN=127.0.0.1:13100 HOOKFLOW_ADMIN_TOKEN=bench HOOKFLOW_LOG=warn
+embedded_env=(HOOKFLOW_LISTEN=127.0.0.1:13100 HOOKFLOW_METRICS_LISTEN=127.0.0.1:13101
+  HOOKFLOW_ADMIN_TOKEN=bench-admin-token HOOKFLOW_LOG=warn
   HOOKFLOW_WORKFLOWS_DIR="$root/bench/workflows" HOOKFLOW_DATABASE_URL="sqlite://$work/embedded.db?mode=rwc")
 log "hookflow embedded"
 start ingress env -u HOOKFLOW_AMQP_URL -u HOOKFLOW_REDIS_URL "${embedded_env[@]}" "$bin/ingress"
@@ -170,10 +171,14 @@ stop_all
 # --- Hookflow distributed -------------------------------------------------------------------
 su postgres -c "psql -qc 'DROP DATABASE IF EXISTS hookflow_bench WITH (FORCE)' -c 'CREATE DATABASE hookflow_bench OWNER hookflow'" >&2
 bench_db="${HOOKFLOW_DATABASE_URL%/*}/hookflow_bench"
-distributed_env=(HOOKFLOW_ADMIN_TOKEN=bench HOOKFLOW_LOG=warn HOOKFLOW_NAMESPACE=hookflowbench
+# A fresh internal key per run: every process of the run shares it, nothing else needs it.
+internal_key=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
+distributed_env=(HOOKFLOW_ADMIN_TOKEN=bench-admin-token HOOKFLOW_LOG=warn HOOKFLOW_NAMESPACE=hookflowbench
+  HOOKFLOW_INTERNAL_KEY="$internal_key"
   HOOKFLOW_DATABASE_URL="$bench_db" HOOKFLOW_WORKFLOWS_DIR="$root/bench/workflows")
 start_distributed() {
-  start ingress env "${distributed_env[@]}" HOOKFLOW_LISTEN=127.0.0.1:13200 "$bin/ingress"
+  start ingress env "${distributed_env[@]}" HOOKFLOW_LISTEN=127.0.0.1:13200 HOOKFLOW_METRICS_LISTEN=127.0.0.1:13203 \
+    "$bin/ingress"
   wait_for http://127.0.0.1:13200/healthz
   start worker-1 env "${distributed_env[@]}" HOOKFLOW_METRICS_LISTEN=127.0.0.1:13201 "$bin/worker"
   start worker-2 env "${distributed_env[@]}" HOOKFLOW_METRICS_LISTEN=127.0.0.1:13202 "$bin/worker"

@@ -1,10 +1,10 @@
-//! The ingress's Prometheus metrics (SPEC §10) in an owned registry, and the `/metrics` text.
+//! The ingress's Prometheus metrics (SPEC §10) in an owned registry; the operator listener
+//! ([`hookflow_shared::ops`]) serves them.
 
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
 
 /// Webhook-side metrics.
@@ -79,13 +79,4 @@ impl Drop for SyncCaller {
     fn drop(&mut self) {
         self.0.dec();
     }
-}
-
-/// The registry in Prometheus's text format.
-pub fn render(registry: &Registry) -> String {
-    let mut out = Vec::new();
-    if let Err(error) = TextEncoder::new().encode(&registry.gather(), &mut out) {
-        tracing::warn!(%error, "encoding metrics failed");
-    }
-    String::from_utf8(out).unwrap_or_default()
 }

@@ -3,9 +3,14 @@
 //! - Embedded mode (no `HOOKFLOW_AMQP_URL`): one process holds everything — storage (SQLite by
 //!   default), the catalog, an in-memory queue, in-process replies, and the worker pool.
 //! - Distributed mode: RabbitMQ for executions, Redis for replies and workflow announcements,
-//!   PostgreSQL for storage; workers run in `worker` processes.
+//!   PostgreSQL for storage; workers run in `worker` processes. Envelopes and replies carry
+//!   MACs under keys derived from `HOOKFLOW_INTERNAL_KEY` ([`hookflow_shared::message_auth`]).
 //!
-//! Tests build an [`Application`] on port 0 and talk to it over real HTTP.
+//! Two listeners: `HOOKFLOW_LISTEN` (webhooks, admin API, `/healthz`, `/readyz`) and
+//! `HOOKFLOW_METRICS_LISTEN` (the operator listener of [`hookflow_shared::ops`]: `/metrics`,
+//! `/healthz`, `/readyz`), so that metrics are never served to webhook callers.
+//!
+//! Tests build an [`Application`] on port 0 (both listeners) and talk to it over real HTTP.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -16,6 +21,8 @@ use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use hookflow_shared::catalog::Catalog;
 use hookflow_shared::config::{redact_url, Config};
+use hookflow_shared::message_auth::MessageKeys;
+use hookflow_shared::ops::{self, OpsServer, Readiness, Signals};
 use hookflow_shared::queue::{memory_queue, AmqpProducer, JournaledProducer, QueueNames, QueueProducer};
 use hookflow_shared::redis_link::RedisLink;
 use hookflow_shared::reply::{MemoryReplyBus, RedisReplyBus, ReplyBus};
@@ -44,6 +51,9 @@ pub struct Application {
     port: u16,
     admin_token: String,
     server: Server,
+    /// `/metrics`, `/healthz`, `/readyz` on `HOOKFLOW_METRICS_LISTEN`; stopped after `server`.
+    ops: Server,
+    metrics_port: u16,
     /// Embedded mode only.
     workers: Option<Workers>,
     /// Stops reconnect loops and subscriptions after the server has drained.
@@ -105,15 +115,26 @@ async fn distributed(
     config: &Config,
     amqp_url: &str,
     catalog: &Arc<Catalog>,
+    registry: &Registry,
     background: &CancellationToken,
 ) -> anyhow::Result<Transport> {
     let redis_url =
         config.redis_url.as_deref().context("HOOKFLOW_REDIS_URL is required in distributed mode")?;
+    let keys = MessageKeys::derive(
+        config.internal_key.as_deref().context("HOOKFLOW_INTERNAL_KEY is required in distributed mode")?,
+    );
     let redis = RedisLink::start(redis_url, background.clone()).context("HOOKFLOW_REDIS_URL")?;
     follow_changes(&redis, &config.namespace, catalog.clone(), background.clone());
-    let replies = Arc::new(RedisReplyBus::start(redis.clone(), &config.namespace, true, background.clone()));
-    let producer =
-        AmqpProducer::start(amqp_url, QueueNames::new(&config.namespace), background.clone()).await;
+    let rejected = ops::rejected_messages(registry, "reply")?;
+    let replies = Arc::new(RedisReplyBus::listener(
+        redis.clone(),
+        &config.namespace,
+        keys.reply,
+        rejected,
+        background.clone(),
+    ));
+    let names = QueueNames::new(&config.namespace);
+    let producer = AmqpProducer::start(amqp_url, names, keys.envelope, background.clone()).await;
     Ok(Transport {
         producer: Arc::new(producer.clone()),
         replies: replies.clone(),
@@ -136,7 +157,7 @@ impl Application {
         let background = CancellationToken::new();
         let transport = match &config.amqp_url {
             None => embedded(&config, &catalog, &storage, &registry).await?,
-            Some(url) => distributed(&config, url, &catalog, &background).await?,
+            Some(url) => distributed(&config, url, &catalog, &registry, &background).await?,
         };
 
         let state = web::Data::new(AppState {
@@ -147,7 +168,6 @@ impl Application {
             announcer: transport.announcer,
             dependencies: transport.dependencies,
             metrics,
-            registry,
             limits: Limits::new(config.max_inflight, config.body_memory_bytes),
             settings: Settings {
                 max_body_bytes: config.max_body_bytes,
@@ -166,6 +186,11 @@ impl Application {
             TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
         let port = listener.local_addr()?.port();
         let server = serve(listener, state.clone(), config.max_connections)?;
+        // The process's end is decided by the main server (signals, then its drain); the
+        // operator listener follows it so that metrics stay readable while callers drain.
+        let readiness: Arc<dyn Readiness> = state.clone().into_inner();
+        let ops = OpsServer::bind(config.metrics_listen, registry, readiness, Signals::Ignore)?;
+        let metrics_address = ops.address();
         if generated {
             // Printed once, on purpose: the operator needs it to use the admin API.
             println!("hookflow: generated admin token (set HOOKFLOW_ADMIN_TOKEN to choose one): {token}");
@@ -175,12 +200,26 @@ impl Application {
         // One plain line with the bound address, whatever the log level: with port 0 it is the
         // only way for a supervisor (or a test) to learn where the ingress listens.
         println!("hookflow: ingress listening on 127.0.0.1:{port}");
-        Ok(Self { port, admin_token: token, server, workers: transport.workers, background })
+        println!("hookflow: ingress metrics listening on {metrics_address}");
+        Ok(Self {
+            port,
+            admin_token: token,
+            server,
+            ops: ops.into_server(),
+            metrics_port: metrics_address.port(),
+            workers: transport.workers,
+            background,
+        })
     }
 
     /// The bound port (useful with port 0).
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The bound port of the operator listener (`/metrics`, `/healthz`, `/readyz`).
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
     }
 
     pub fn admin_token(&self) -> &str {
@@ -199,9 +238,15 @@ impl Application {
     /// their executions and the recorder writes what it holds.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let running = self.workers.map(Workers::spawn);
+        let ops = self.ops.handle();
+        let ops_task = tokio::spawn(self.ops);
         let served = self.server.await;
         if let Some(running) = running {
             running.stop().await;
+        }
+        ops.stop(true).await;
+        if let Ok(Err(error)) = ops_task.await {
+            tracing::warn!(%error, "the metrics listener failed");
         }
         self.background.cancel();
         tracing::info!("hookflow stopped");

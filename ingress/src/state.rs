@@ -1,4 +1,5 @@
-//! What every handler shares: the catalog, storage, queue, reply bus, metrics and settings.
+//! What every handler shares: the catalog, storage, queue, reply bus, metrics and settings. The
+//! metrics registry is not among them: no handler of the webhook port serves it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +10,6 @@ use hookflow_shared::redis_link::RedisLink;
 use hookflow_shared::reply::{RedisReplyBus, ReplyBus};
 use hookflow_shared::storage::Storage;
 use hookflow_shared::workflow_sync::WorkflowAnnouncer;
-use prometheus::Registry;
 
 use crate::limits::Limits;
 use crate::metrics::IngressMetrics;
@@ -46,7 +46,6 @@ pub struct AppState {
     pub announcer: Option<WorkflowAnnouncer>,
     pub dependencies: Dependencies,
     pub metrics: IngressMetrics,
-    pub registry: Registry,
     /// Requests in flight and body memory.
     pub limits: Limits,
     pub settings: Settings,

@@ -1,5 +1,6 @@
 //! Saving workflows, shared by the admin API and the workflow-files loader: key generation,
-//! defaults, storage, then the in-memory catalog (so the next webhook sees the new version).
+//! defaults, storage, then the in-memory catalog (so the next webhook sees the new version);
+//! and the API shape of a stored workflow, with its secrets masked.
 
 use hookflow_shared::model::WorkflowDefinition;
 use hookflow_shared::storage::{SaveOutcome, StoredWorkflow};
@@ -30,6 +31,15 @@ pub async fn save(
     if definition.title.trim().is_empty() {
         definition.title = definition.key.clone();
     }
+    if definition.has_masked_secrets() {
+        // A mask keeps the stored secret; refuse it with the problem's path when there is
+        // none. Storage does the keeping itself, inside its transaction.
+        let current = state.storage.get_workflow(&definition.key).await?;
+        definition
+            .clone()
+            .restore_secrets(current.as_ref().map(|c| &c.definition))
+            .map_err(ApiError::Invalid)?;
+    }
     let (stored, outcome) = state.storage.save_workflow(definition).await?;
     if outcome != SaveOutcome::Unchanged {
         state.catalog.put(stored.clone());
@@ -45,9 +55,10 @@ pub async fn announce(state: &AppState, key: &str) {
     }
 }
 
-/// The API shape of a workflow: its definition plus `version`, `webhookUrl`, timestamps.
+/// The API shape of a workflow: its definition, secrets masked, plus `version`, `webhookUrl`,
+/// timestamps. Every answer that shows a definition goes through here.
 pub fn to_json(stored: &StoredWorkflow, public_url: &str) -> Value {
-    let mut value = serde_json::to_value(&stored.definition).unwrap_or_else(|_| json!({}));
+    let mut value = serde_json::to_value(stored.definition.masked()).unwrap_or_else(|_| json!({}));
     if let Value::Object(map) = &mut value {
         map.insert("version".into(), json!(stored.version));
         map.insert("webhookUrl".into(), json!(webhook_url(public_url, &stored.definition.key)));

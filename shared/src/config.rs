@@ -25,6 +25,7 @@ const KEYS: &[&str] = &[
     "redis_url",
     "namespace",
     "admin_token",
+    "internal_key",
     "workflows_dir",
     "sync_timeout_ms",
     "max_body_bytes",
@@ -41,6 +42,12 @@ const KEYS: &[&str] = &[
     "log",
     "log_format",
 ];
+
+/// Shortest accepted `HOOKFLOW_ADMIN_TOKEN`.
+pub const MIN_ADMIN_TOKEN_CHARS: usize = 16;
+/// Shortest accepted `HOOKFLOW_INTERNAL_KEY`: about 190 bits even for a key of letters and
+/// digits, so the MAC key cannot be found by trying.
+pub const MIN_INTERNAL_KEY_CHARS: usize = 32;
 
 /// Why the configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +85,9 @@ struct RawConfig {
     redis_url: String,
     namespace: String,
     admin_token: String,
+    /// Commented out in the defaults file: a secret has no default.
+    #[serde(default)]
+    internal_key: String,
     workflows_dir: String,
     sync_timeout_ms: u64,
     max_body_bytes: usize,
@@ -108,6 +118,9 @@ pub struct Config {
     pub namespace: String,
     /// Never printed: see the `Debug` implementation.
     pub admin_token: Option<String>,
+    /// The key the MACs on queue envelopes and reply messages derive from (distributed mode).
+    /// Never printed.
+    pub internal_key: Option<String>,
     pub workflows_dir: Option<std::path::PathBuf>,
     pub sync_timeout: Duration,
     pub max_body_bytes: usize,
@@ -139,6 +152,7 @@ impl std::fmt::Debug for Config {
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("namespace", &self.namespace)
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<set>"))
+            .field("internal_key", &self.internal_key.as_ref().map(|_| "<set>"))
             .field("workflows_dir", &self.workflows_dir)
             .field("sync_timeout", &self.sync_timeout)
             .field("max_body_bytes", &self.max_body_bytes)
@@ -294,6 +308,21 @@ impl TryFrom<RawConfig> for Config {
         let amqp_url = non_empty(raw.amqp_url);
         let redis_url = non_empty(raw.redis_url);
         let admin_token = non_empty(raw.admin_token);
+        // A short bearer token can be guessed online; 16 characters of a random token are out
+        // of reach. The value itself is never part of the message.
+        if admin_token.as_ref().is_some_and(|token| token.chars().count() < MIN_ADMIN_TOKEN_CHARS) {
+            return Err(invalid(
+                "HOOKFLOW_ADMIN_TOKEN",
+                format!("must be at least {MIN_ADMIN_TOKEN_CHARS} characters long"),
+            ));
+        }
+        let internal_key = non_empty(raw.internal_key);
+        if internal_key.as_ref().is_some_and(|key| key.chars().count() < MIN_INTERNAL_KEY_CHARS) {
+            return Err(invalid(
+                "HOOKFLOW_INTERNAL_KEY",
+                format!("must be at least {MIN_INTERNAL_KEY_CHARS} characters long"),
+            ));
+        }
         if amqp_url.is_some() {
             if redis_url.is_none() {
                 return Err(invalid(
@@ -307,6 +336,13 @@ impl TryFrom<RawConfig> for Config {
                     "a PostgreSQL URL is required in distributed mode (HOOKFLOW_AMQP_URL is set)",
                 ));
             }
+            if internal_key.is_none() {
+                return Err(invalid(
+                    "HOOKFLOW_INTERNAL_KEY",
+                    "required in distributed mode (HOOKFLOW_AMQP_URL is set): it authenticates queue \
+                     messages and replies between the processes",
+                ));
+            }
         }
         Ok(Self {
             listen,
@@ -316,6 +352,7 @@ impl TryFrom<RawConfig> for Config {
             redis_url,
             namespace,
             admin_token,
+            internal_key,
             workflows_dir: non_empty(raw.workflows_dir).map(Into::into),
             sync_timeout: Duration::from_millis(raw.sync_timeout_ms),
             max_body_bytes: raw.max_body_bytes,
@@ -363,18 +400,57 @@ mod tests {
     fn overrides_and_numeric_token() {
         let config = Config::from_pairs([
             ("sync_timeout_ms", "250"),
-            ("admin_token", "12345"),
+            ("admin_token", "0123456789012345"),
             ("public_url", "https://hooks.example.com/"),
             ("trusted_proxies", "10.0.0.0/8, 192.168.1.1"),
             ("record_executions", "failed"),
         ])
         .unwrap();
         assert_eq!(config.sync_timeout, Duration::from_millis(250));
-        assert_eq!(config.admin_token.as_deref(), Some("12345"));
+        assert_eq!(config.admin_token.as_deref(), Some("0123456789012345"));
         assert_eq!(config.public_url, "https://hooks.example.com");
         assert_eq!(config.trusted_proxies.len(), 2);
         assert_eq!(config.record_executions, RecordExecutions::Failed);
-        assert!(!format!("{config:?}").contains("12345"), "the token is never printed");
+        assert!(!format!("{config:?}").contains("0123456789012345"), "the token is never printed");
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused_without_showing_it() {
+        let err = Config::from_pairs([("admin_token", "short-token-15c")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("HOOKFLOW_ADMIN_TOKEN") && text.contains("16"), "{text}");
+        assert!(!text.contains("short-token-15c"), "{text}");
+        // Surrounding blanks do not count towards the length.
+        assert!(Config::from_pairs([("admin_token", "  fifteen-chars!!  ")]).is_err());
+        assert!(Config::from_pairs([("admin_token", "sixteen-chars-ok")]).is_ok());
+    }
+
+    /// The settings of a distributed process but the one under test.
+    fn distributed(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut pairs = vec![
+            ("amqp_url", "amqp://127.0.0.1"),
+            ("redis_url", "redis://127.0.0.1"),
+            ("database_url", "postgres://hf@127.0.0.1/hookflow"),
+        ];
+        pairs.extend_from_slice(extra);
+        Config::from_pairs(pairs)
+    }
+
+    #[test]
+    fn the_internal_key_is_required_in_distributed_mode_and_never_printed() {
+        let key = "0123456789abcdef0123456789abcdef";
+        let err = distributed(&[]).unwrap_err();
+        assert!(err.to_string().contains("HOOKFLOW_INTERNAL_KEY"), "{err}");
+        let err = distributed(&[("internal_key", "0123456789abcdef0123456789abcde")]).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("HOOKFLOW_INTERNAL_KEY") && text.contains("32"), "{text}");
+        assert!(!text.contains("0123456789abcdef"), "{text}");
+        let config = distributed(&[("internal_key", key)]).unwrap();
+        assert_eq!(config.internal_key.as_deref(), Some(key));
+        let printed = format!("{config:?}");
+        assert!(!printed.contains(key) && printed.contains("internal_key"), "{printed}");
+        // Embedded mode needs none.
+        assert!(Config::from_pairs([]).unwrap().internal_key.is_none());
     }
 
     #[test]

@@ -12,13 +12,17 @@
 //! - [`redis_link`], [`workflow_sync`]: Redis pub/sub, and keeping catalogs current across
 //!   processes in distributed mode.
 //! - [`execution`]: the envelope of a queued execution and the record of a finished one.
+//! - [`message_auth`]: the MACs that authenticate envelopes and replies between processes.
+//! - [`ops`]: the operator listener (`/metrics`, `/healthz`, `/readyz`) both binaries serve.
 
 pub mod catalog;
 pub mod config;
 pub mod execution;
 pub mod expression;
 pub mod logging;
+pub mod message_auth;
 pub mod model;
+pub mod ops;
 pub mod path;
 pub mod qs;
 pub mod queue;

@@ -30,6 +30,36 @@ fn definition(key: &str, body: &str) -> WorkflowDefinition {
     .unwrap()
 }
 
+fn guarded(key: &str, title: &str, password: &str) -> WorkflowDefinition {
+    decode_workflow(json!({"key": key, "title": title, "trigger": {"type": "webhook",
+        "basicAuthentication": {"username": "psp", "password": password}}}))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_masked_password_keeps_the_stored_one() {
+    use hookflow_shared::model::MASK;
+    use hookflow_shared::storage::StorageError;
+    let password =
+        |stored: &WorkflowDefinition| stored.trigger.basic_authentication.clone().unwrap().password;
+    for (backend, storage, _dir) in backends().await {
+        storage.save_workflow(guarded("wf-secret", "one", "s3cret")).await.unwrap();
+        let (same, outcome) = storage.save_workflow(guarded("wf-secret", "one", MASK)).await.unwrap();
+        assert_eq!((same.version, outcome), (1, SaveOutcome::Unchanged), "{backend}");
+        let (kept, outcome) = storage.save_workflow(guarded("wf-secret", "two", MASK)).await.unwrap();
+        assert_eq!((kept.version, outcome), (2, SaveOutcome::Updated), "{backend}");
+        assert_eq!(password(&kept.definition), "s3cret", "{backend}");
+        let read = storage.get_workflow("wf-secret").await.unwrap().unwrap();
+        assert_eq!(password(&read.definition), "s3cret", "{backend}");
+        let (changed, _) = storage.save_workflow(guarded("wf-secret", "two", "n3w")).await.unwrap();
+        assert_eq!(password(&changed.definition), "n3w", "{backend}");
+        // Nothing stored to keep: never saved with the mask as the password.
+        let refused = storage.save_workflow(guarded("wf-unknown", "one", MASK)).await;
+        assert!(matches!(refused, Err(StorageError::Conflict(_))), "{backend}");
+        assert!(storage.get_workflow("wf-unknown").await.unwrap().is_none(), "{backend}");
+    }
+}
+
 fn record(key: &str, status: ExecutionStatus, created_at: chrono::DateTime<Utc>) -> ExecutionRecord {
     ExecutionRecord {
         id: Uuid::now_v7(),

@@ -32,15 +32,22 @@ fn binary(name: &str) -> PathBuf {
 /// One child process; killed when dropped.
 pub struct Process {
     pub name: String,
-    /// `http://127.0.0.1:<port>` of its HTTP endpoints, once it has said where it listens.
+    /// `http://127.0.0.1:<port>` of its main HTTP endpoints (for a worker: its only ones), once
+    /// it has said where it listens.
     pub base: String,
+    /// `http://<address>` of its operator listener (`/metrics`, `/healthz`, `/readyz`).
+    pub metrics: String,
+    /// The lines it prints with the addresses it bound: (main, operator listener).
+    announces: (&'static str, &'static str),
     child: Child,
     log: PathBuf,
 }
 
-/// The line each binary prints with the address it bound (they bind port 0 here, so no two
-/// processes can race for one port).
-const LISTENING: &str = " listening on ";
+/// The lines each binary prints with the addresses it bound (they bind port 0 here, so no two
+/// processes can race for one port). Each is matched whole: the ingress prints two.
+const INGRESS_LISTENING: &str = "hookflow: ingress listening on ";
+const INGRESS_METRICS: &str = "hookflow: ingress metrics listening on ";
+const WORKER_METRICS: &str = "hookflow: worker metrics listening on ";
 
 impl Process {
     /// Kills it with SIGKILL (a crash) and waits for it.
@@ -82,7 +89,10 @@ pub struct Cluster {
     env: Vec<(String, String)>,
     namespace: String,
     amqp_url: String,
+    redis_url: String,
     database_url: String,
+    /// `HOOKFLOW_INTERNAL_KEY` of every process.
+    internal_key: String,
     logs: tempfile::TempDir,
 }
 
@@ -103,10 +113,14 @@ impl Cluster {
             .iter()
             .map(|(key, value)| (format!("HOOKFLOW_{}", key.to_ascii_uppercase()), value.clone()))
             .collect();
+        // A key of this cluster's own: its processes share it, and a test that forges
+        // messages knows which one it is not using.
+        let internal_key = format!("{}{}", Uuid::now_v7().simple(), Uuid::now_v7().simple());
         env.extend([
+            ("HOOKFLOW_INTERNAL_KEY".to_owned(), internal_key.clone()),
             ("HOOKFLOW_DATABASE_URL".to_owned(), format!("{base_url}/{database}")),
             ("HOOKFLOW_AMQP_URL".to_owned(), amqp_url.clone()),
-            ("HOOKFLOW_REDIS_URL".to_owned(), redis_url),
+            ("HOOKFLOW_REDIS_URL".to_owned(), redis_url.clone()),
             ("HOOKFLOW_NAMESPACE".to_owned(), namespace.clone()),
         ]);
         let mut cluster = Self {
@@ -115,11 +129,14 @@ impl Cluster {
             env,
             namespace,
             amqp_url,
+            redis_url,
             database_url: format!("{base_url}/{database}"),
+            internal_key,
             logs: tempfile::tempdir().expect("log dir"),
         };
         for i in 0..2 {
-            let process = cluster.spawn("ingress", &format!("ingress-{i}"), "HOOKFLOW_LISTEN");
+            let process =
+                cluster.spawn("ingress", &format!("ingress-{i}"), (INGRESS_LISTENING, INGRESS_METRICS));
             cluster.ingress.push(process);
         }
         if !hold_workers {
@@ -129,25 +146,26 @@ impl Cluster {
         cluster
     }
 
-    fn spawn(&self, binary_name: &str, name: &str, listen_variable: &str) -> Process {
+    fn spawn(&self, binary_name: &str, name: &str, announces: (&'static str, &'static str)) -> Process {
         let log = self.logs.path().join(format!("{name}.log"));
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(binary(binary_name))
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env(listen_variable, "127.0.0.1:0")
+            .env("HOOKFLOW_LISTEN", "127.0.0.1:0")
+            .env("HOOKFLOW_METRICS_LISTEN", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file"))
             .stderr(file)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Process { name: name.to_owned(), base: String::new(), child, log }
+        Process { name: name.to_owned(), base: String::new(), metrics: String::new(), announces, child, log }
     }
 
     fn spawn_workers(&mut self) {
         for i in self.workers.len()..2 {
-            let process = self.spawn("worker", &format!("worker-{i}"), "HOOKFLOW_METRICS_LISTEN");
+            let process = self.spawn("worker", &format!("worker-{i}"), (WORKER_METRICS, WORKER_METRICS));
             self.workers.push(process);
         }
     }
@@ -166,6 +184,11 @@ impl Cluster {
         self.workers.iter().map(|p| p.base.clone()).collect()
     }
 
+    /// Every process's operator listener (`/metrics`), ingress first.
+    pub fn metrics_bases(&self) -> Vec<String> {
+        self.ingress.iter().chain(&self.workers).map(|p| p.metrics.clone()).collect()
+    }
+
     /// The cluster's own database.
     pub fn database_url(&self) -> &str {
         &self.database_url
@@ -174,6 +197,21 @@ impl Cluster {
     /// The broker every process uses.
     pub fn amqp_url(&self) -> &str {
         &self.amqp_url
+    }
+
+    /// The Redis every process uses.
+    pub fn redis_url(&self) -> &str {
+        &self.redis_url
+    }
+
+    /// The namespace of the cluster's queues and Redis channels.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The key its processes authenticate queue messages and replies with.
+    pub fn internal_key(&self) -> &str {
+        &self.internal_key
     }
 
     /// The namespace's queue names.
@@ -190,12 +228,17 @@ impl Cluster {
                 if let Ok(Some(status)) = process.child.try_wait() {
                     panic!("{} exited ({status}) before it was ready:\n{}", process.name, process.log_tail());
                 }
-                if process.base.is_empty() {
+                if process.base.is_empty() || process.metrics.is_empty() {
                     let text = std::fs::read_to_string(&process.log).unwrap_or_default();
-                    if let Some(address) =
-                        text.lines().find_map(|line| line.split_once(LISTENING).map(|(_, a)| a.trim()))
-                    {
-                        process.base = format!("http://{address}");
+                    let announced = |prefix: &str| {
+                        text.lines()
+                            .find_map(|line| line.strip_prefix(prefix))
+                            .map(|a| format!("http://{}", a.trim()))
+                    };
+                    let (main, metrics) = process.announces;
+                    if let (Some(base), Some(metrics)) = (announced(main), announced(metrics)) {
+                        process.base = base;
+                        process.metrics = metrics;
                     } else {
                         assert!(
                             Instant::now() < deadline,

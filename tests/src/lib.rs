@@ -27,6 +27,8 @@ pub struct TestApp {
     pub base: String,
     /// Every ingress (two in distributed mode).
     pub bases: Vec<String>,
+    /// The operator listener (`/metrics`) of the first ingress.
+    pub metrics_base: String,
     pub token: String,
     pub client: Client,
     /// Holds the SQLite file (and workflow files) for the test's lifetime.
@@ -85,6 +87,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
         return TestApp {
             base: bases[0].clone(),
             bases,
+            metrics_base: cluster.ingress[0].metrics.clone(),
             token: ADMIN_TOKEN.into(),
             client,
             dir,
@@ -94,16 +97,19 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
 
     let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("hookflow.db").display());
     settings.push(("listen", "127.0.0.1:0".into()));
+    settings.push(("metrics_listen", "127.0.0.1:0".into()));
     settings.push(("database_url", database_url));
     let config = Config::from_pairs(settings.iter().map(|(k, v)| (*k, v.as_str()))).expect("test config");
     hookflow_shared::logging::init(&config);
     let mut application = Application::build(config).await.expect("application builds");
     let starter = if options.hold_workers { application.hold_workers() } else { None };
     let base = format!("http://127.0.0.1:{}", application.port());
+    let metrics_base = format!("http://127.0.0.1:{}", application.metrics_port());
     tokio::spawn(application.run_until_stopped());
     TestApp {
         base: base.clone(),
         bases: vec![base],
+        metrics_base,
         token: ADMIN_TOKEN.into(),
         client,
         dir,
@@ -132,12 +138,13 @@ impl TestApp {
         }
     }
 
-    /// Every process's `/metrics`, one after the other.
+    /// Every process's `/metrics` (from its operator listener), one after the other.
     pub async fn metrics(&self) -> String {
-        let mut urls: Vec<String> = self.bases.iter().map(|b| format!("{b}/metrics")).collect();
-        if let Backend::Distributed(cluster) = &self.backend {
-            urls.extend(cluster.worker_bases().into_iter().map(|b| format!("{b}/metrics")));
-        }
+        let bases = match &self.backend {
+            Backend::Distributed(cluster) => cluster.metrics_bases(),
+            Backend::Embedded { .. } => vec![self.metrics_base.clone()],
+        };
+        let urls: Vec<String> = bases.iter().map(|b| format!("{b}/metrics")).collect();
         let mut text = String::new();
         for url in urls {
             if let Ok(response) = self.client.get(&url).send().await {

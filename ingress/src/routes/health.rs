@@ -1,43 +1,33 @@
-//! `/healthz` (the process is alive), `/readyz` (its dependencies answer) and `/metrics`.
+//! `/healthz` (the process is alive) and `/readyz` (its dependencies answer) on the main port,
+//! for load balancers that probe the port they send traffic to. `/metrics` is not here: it is
+//! served, with these two, on the operator listener ([`hookflow_shared::ops`]).
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use async_trait::async_trait;
+use hookflow_shared::ops::{self, Readiness};
 
-use crate::metrics;
 use crate::state::{AppState, Dependencies};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics_text));
+    cfg.route("/healthz", web::get().to(healthz)).route("/readyz", web::get().to(readyz));
 }
 
 async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+    ops::health_answer()
 }
 
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let word = |ok: bool| if ok { "ok" } else { "unreachable" };
-    let database = state.storage.ping().await.is_ok();
-    let mut body = json!({ "database": word(database) });
-    let mut ready = database;
-    if let Dependencies::Distributed { producer, replies, redis } = &state.dependencies {
-        let broker = producer.is_connected();
-        let redis_ok = replies.is_listening() && redis.ping().await;
-        body["broker"] = json!(word(broker));
-        body["redis"] = json!(word(redis_ok));
-        ready &= broker && redis_ok;
-    }
-    body["status"] = json!(if ready { "ready" } else { "unavailable" });
-    if ready {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
+    ops::readiness_answer(state.get_ref()).await
 }
 
-async fn metrics_text(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics::render(&state.registry))
+#[async_trait]
+impl Readiness for AppState {
+    async fn check(&self) -> Vec<(&'static str, bool)> {
+        let mut checks = vec![("database", self.storage.ping().await.is_ok())];
+        if let Dependencies::Distributed { producer, replies, redis } = &self.dependencies {
+            checks.push(("broker", producer.is_connected()));
+            checks.push(("redis", replies.is_listening() && redis.ping().await));
+        }
+        checks
+    }
 }

@@ -1,4 +1,4 @@
-//! HTTP routes: the webhook endpoint, the admin API, and health/metrics.
+//! HTTP routes of the main port: the webhook endpoint, the admin API, and health probes.
 
 pub mod admin;
 pub mod health;

@@ -53,6 +53,18 @@ pub(super) fn validate(definition: &WorkflowDefinition) -> Vec<Problem> {
         problems.push(Problem::new("trigger.response.statusCode", "must be between 200 and 599"));
     }
     check_headers(&trigger.response.headers, "trigger.response.headers", false, &mut problems);
+    if let Some(auth) = &trigger.basic_authentication {
+        // Empty credentials would let anyone in who sends an empty (or blank) pair.
+        if auth.username.trim().is_empty() {
+            problems.push(Problem::new("trigger.basicAuthentication.username", "must not be empty"));
+        } else if auth.username.contains(':') {
+            // The first ':' of Basic credentials ends the user name: no caller could match.
+            problems.push(Problem::new("trigger.basicAuthentication.username", "must not contain ':'"));
+        }
+        if auth.password.trim().is_empty() {
+            problems.push(Problem::new("trigger.basicAuthentication.password", "must not be empty"));
+        }
+    }
     // These are part of the contract but not enforced by this version; accepting them silently
     // would leave a webhook open that its owner believes is protected.
     if trigger.signature.as_ref().is_some_and(|v| !v.is_null()) {
@@ -333,6 +345,28 @@ mod tests {
         value["trigger"]["allowedIps"] = json!(["10.0.0.1"]);
         let paths: Vec<_> = problems_of(value).into_iter().map(|p| p.0).collect();
         assert_eq!(paths, vec!["trigger.signature", "trigger.allowedIps"]);
+    }
+
+    #[test]
+    fn basic_authentication_needs_both_credentials() {
+        for (username, password, expected) in [
+            ("", "s3cret", vec!["trigger.basicAuthentication.username"]),
+            ("psp", "", vec!["trigger.basicAuthentication.password"]),
+            (
+                " \t",
+                "  ",
+                vec!["trigger.basicAuthentication.username", "trigger.basicAuthentication.password"],
+            ),
+            ("p:sp", "s3cret", vec!["trigger.basicAuthentication.username"]),
+        ] {
+            let mut value = workflow(false, json!([]));
+            value["trigger"]["basicAuthentication"] = json!({"username": username, "password": password});
+            let paths: Vec<_> = problems_of(value).into_iter().map(|p| p.0).collect();
+            assert_eq!(paths, expected, "{username:?} / {password:?}");
+        }
+        let mut value = workflow(false, json!([]));
+        value["trigger"]["basicAuthentication"] = json!({"username": "psp", "password": "s3cret"});
+        assert!(super::super::decode::decode_workflow(value).is_ok());
     }
 
     #[test]

@@ -2,6 +2,12 @@
 //! quorum queues `<ns>.executions.sync` and `<ns>.executions.async` with `x-delivery-limit`,
 //! dead-lettering to `<ns>.executions.dead`. Messages are persistent JSON [`QueueMessage`]s.
 //!
+//! Every message carries the MAC of its exact body bytes ([`crate::message_auth`], envelope key)
+//! in the `x-hookflow-mac` header. The consumer checks it before it parses anything; a message
+//! without a valid one is rejected without requeue — the queues' dead-letter settings move it
+//! to `<ns>.executions.dead` at once — never run or recorded, logged without its content and
+//! counted (`hookflow_messages_rejected_total{kind="envelope"}`).
+//!
 //! The producer awaits the broker's confirm for each message before `publish` returns; many
 //! publishes share one confirm-mode channel, so confirms are pipelined rather than one round
 //! trip at a time. Both sides reconnect by themselves with backoff; while the broker is away
@@ -16,16 +22,21 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions, QueueDeclareOptions,
+    BasicRejectOptions, ConfirmSelectOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use prometheus::IntCounter;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{Acker, Delivery, QueueConsumer, QueueError, QueueProducer};
 use crate::execution::{ExecutionRequest, QueueMessage};
+use crate::message_auth::MessageKey;
 use crate::model::Mode;
+
+/// The AMQP header that carries an envelope's MAC.
+pub const MAC_HEADER: &str = "x-hookflow-mac";
 
 /// Deliveries that may fail (nack, or a consumer that died holding them) before a message is
 /// dead-lettered.
@@ -96,6 +107,8 @@ struct ProducerSession {
 struct ProducerShared {
     url: String,
     names: QueueNames,
+    /// Signs every envelope ([`MAC_HEADER`]).
+    key: MessageKey,
     session: ArcSwapOption<ProducerSession>,
     /// Wakes the reconnect task early when a publish saw the connection fail.
     broken: Notify,
@@ -110,10 +123,11 @@ pub struct AmqpProducer {
 impl AmqpProducer {
     /// Starts connecting (in the background, until `shutdown`); usable at once, failing with
     /// `Unavailable` until the broker answers.
-    pub async fn start(url: &str, names: QueueNames, shutdown: CancellationToken) -> Self {
+    pub async fn start(url: &str, names: QueueNames, key: MessageKey, shutdown: CancellationToken) -> Self {
         let shared = Arc::new(ProducerShared {
             url: url.to_owned(),
             names,
+            key,
             session: ArcSwapOption::empty(),
             broken: Notify::new(),
         });
@@ -182,10 +196,13 @@ impl QueueProducer for AmqpProducer {
         let routing_key = self.shared.names.for_mode(request.mode).to_owned();
         let message_id = request.execution_id.to_string();
         let payload = QueueMessage::encode(&request).map_err(unavailable)?.into_bytes();
+        let mut headers = FieldTable::default();
+        headers.insert(MAC_HEADER.into(), AMQPValue::LongString(self.shared.key.sign(&payload).into()));
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type(ShortString::from("application/json"))
-            .with_message_id(ShortString::from(message_id));
+            .with_message_id(ShortString::from(message_id))
+            .with_headers(headers);
         let options = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
         let result = async {
             let confirm = session
@@ -225,11 +242,16 @@ pub struct AmqpConsumer {
     backoff: Duration,
     /// Whether a consuming session is live (for `/readyz`).
     connected: Arc<AtomicBool>,
+    /// Checks every message's [`MAC_HEADER`] before it is parsed.
+    key: MessageKey,
+    /// `hookflow_messages_rejected_total{kind="envelope"}`.
+    rejected: IntCounter,
 }
 
 impl AmqpConsumer {
-    /// `prefetch` bounds unacked deliveries per queue (`HOOKFLOW_WORKER_CONCURRENCY`).
-    pub fn new(url: &str, names: QueueNames, prefetch: u16) -> Self {
+    /// `prefetch` bounds unacked deliveries per queue (`HOOKFLOW_WORKER_CONCURRENCY`); `key`
+    /// is the envelope key; `rejected` counts messages refused for want of a valid MAC.
+    pub fn new(url: &str, names: QueueNames, prefetch: u16, key: MessageKey, rejected: IntCounter) -> Self {
         Self {
             url: url.to_owned(),
             names,
@@ -237,6 +259,8 @@ impl AmqpConsumer {
             session: None,
             backoff: MIN_BACKOFF,
             connected: Arc::new(AtomicBool::new(false)),
+            key,
+            rejected,
         }
     }
 
@@ -267,6 +291,14 @@ impl AmqpConsumer {
         let asynchronous = consume(&self.names.asynchronous).await?;
         tracing::info!("connected to RabbitMQ (consumer)");
         Ok(ConsumerSession { _connection: connection, sync, asynchronous })
+    }
+}
+
+/// The MAC a message carries, if any; a header of another type counts as a malformed MAC.
+fn mac_of(properties: &BasicProperties) -> Option<&[u8]> {
+    match properties.headers().as_ref()?.inner().get(MAC_HEADER)? {
+        AMQPValue::LongString(text) => Some(text.as_bytes()),
+        _ => Some(&[]),
     }
 }
 
@@ -319,6 +351,25 @@ impl QueueConsumer for AmqpConsumer {
                     continue;
                 }
             };
+            // Authenticated first: nothing of an unauthenticated message is parsed, run or kept.
+            if let Err(error) = self.key.verify(&delivery.data, mac_of(&delivery.properties)) {
+                self.rejected.inc();
+                tracing::warn!(
+                    queue = %delivery.routing_key,
+                    bytes = delivery.data.len(),
+                    reason = %error,
+                    "refused a queue message that is not authenticated; it goes to the dead letters"
+                );
+                // No requeue: the queues' dead-letter settings move it to `<ns>.executions.dead`.
+                let reject = BasicRejectOptions { requeue: false };
+                if let Err(reject_error) = delivery.acker.reject(reject).await {
+                    tracing::warn!(error = %reject_error, "rejecting an unauthenticated message failed");
+                }
+                return Err(QueueError::Poison {
+                    reason: format!("not authenticated: {error}"),
+                    dead_lettered: true,
+                });
+            }
             let attempt = previous_deliveries(&delivery.properties).saturating_add(1);
             let last_attempt = attempt > DELIVERY_LIMIT;
             match serde_json::from_slice::<QueueMessage>(&delivery.data) {

@@ -6,7 +6,7 @@ mod amqp;
 mod journal;
 mod memory;
 
-pub use amqp::{watch_queue_depths, AmqpConsumer, AmqpProducer, QueueNames, DELIVERY_LIMIT};
+pub use amqp::{watch_queue_depths, AmqpConsumer, AmqpProducer, QueueNames, DELIVERY_LIMIT, MAC_HEADER};
 pub use journal::{JournaledProducer, RECOVERY_LIMIT};
 pub use memory::{memory_queue, MemoryConsumer, MemoryProducer, Room};
 
@@ -24,8 +24,9 @@ pub enum QueueError {
     /// No room freed up in time (embedded mode's bounded in-memory queue).
     #[error("queue full")]
     Full,
-    /// A message that is not a valid envelope; it was returned to the queue and, once past
-    /// the delivery limit, dead-lettered (`dead_lettered`).
+    /// A message that is not a valid envelope: returned to the queue and, once past the
+    /// delivery limit, dead-lettered; or not authenticated (no valid MAC): dead-lettered at
+    /// once. `dead_lettered` says whether it went to the dead letters now.
     #[error("unreadable message: {reason}")]
     Poison { reason: String, dead_lettered: bool },
 }

@@ -1,14 +1,16 @@
 //! How a sync answer travels from the worker that ran the workflow back to the ingress that
 //! holds the caller's connection. Waiters are registered by execution id; the worker publishes
-//! to the waiter's instance address (`reply_to`).
+//! to the waiter's instance address (`reply_to`). Between processes a reply travels sealed
+//! ([`sealed`]): authenticated, and checked before a caller is sent it.
 
 mod memory;
 mod pending;
 mod redis;
+pub mod sealed;
 
 pub use memory::MemoryReplyBus;
 pub use pending::{PendingReplies, ReplyWaiter};
-pub use redis::RedisReplyBus;
+pub use redis::{reply_channel, RedisReplyBus};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

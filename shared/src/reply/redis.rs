@@ -1,16 +1,23 @@
 //! The distributed reply bus: each ingress instance subscribes once to
-//! `<ns>:reply:<instance-id>`; workers PUBLISH the JSON [`Reply`] there. While the
-//! subscription is down, new sync callers are refused (503) and those already waiting are
-//! released at once instead of running into their timeout.
+//! `<ns>:reply:<instance-id>`; workers PUBLISH the [`Reply`] there in its authenticated wire
+//! form ([`super::sealed`]: `<MAC hex>.<reply JSON>`). The ingress checks the MAC before it
+//! reads anything; a message that is not authenticated or not a sendable reply is dropped,
+//! logged without its content and counted (`hookflow_messages_rejected_total{kind="reply"}`),
+//! so that whoever can publish on Redis cannot answer a caller in a workflow's name.
+//!
+//! While the subscription is down, new sync callers are refused (503) and those already
+//! waiting are released at once instead of running into their timeout.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use prometheus::IntCounter;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{PendingReplies, Reply, ReplyBus, ReplyError, ReplyWaiter};
+use super::{sealed, PendingReplies, Reply, ReplyBus, ReplyError, ReplyWaiter};
+use crate::message_auth::MessageKey;
 use crate::redis_link::RedisLink;
 
 /// Replies over Redis pub/sub.
@@ -19,39 +26,60 @@ pub struct RedisReplyBus {
     namespace: String,
     /// This instance's id, sent as `reply_to`.
     address: String,
+    /// Signs what this process publishes (and, listening, checks what it receives).
+    key: MessageKey,
     pending: PendingReplies,
     listening: Arc<AtomicBool>,
 }
 
 impl RedisReplyBus {
-    /// Subscribes (in the background) to this instance's reply channel. A worker that only
-    /// publishes replies passes `listen: false`.
-    pub fn start(link: RedisLink, namespace: &str, listen: bool, shutdown: CancellationToken) -> Self {
-        let address = Uuid::now_v7().simple().to_string();
-        let pending = PendingReplies::default();
-        let listening = Arc::new(AtomicBool::new(false));
-        if listen {
-            let state = listening.clone();
-            let on_lost = pending.clone();
-            let deliver_to = pending.clone();
-            link.subscribe(
-                reply_channel(namespace, &address),
-                shutdown,
-                move |live| {
-                    state.store(live, Ordering::SeqCst);
-                    if !live {
-                        on_lost.release_all();
-                    }
-                },
-                move |payload| match serde_json::from_slice::<Reply>(payload) {
-                    Ok(reply) => {
-                        deliver_to.deliver(reply);
-                    }
-                    Err(error) => tracing::warn!(%error, "ignoring an unreadable reply"),
-                },
-            );
+    /// A bus that only publishes replies (the worker).
+    pub fn publisher(link: RedisLink, namespace: &str, key: MessageKey) -> Self {
+        Self {
+            link,
+            namespace: namespace.to_owned(),
+            address: Uuid::now_v7().simple().to_string(),
+            key,
+            pending: PendingReplies::default(),
+            listening: Arc::new(AtomicBool::new(false)),
         }
-        Self { link, namespace: namespace.to_owned(), address, pending, listening }
+    }
+
+    /// A bus that also receives replies for this instance (the ingress): subscribes in the
+    /// background to its reply channel until `shutdown`. `rejected` counts the messages dropped
+    /// there.
+    pub fn listener(
+        link: RedisLink,
+        namespace: &str,
+        key: MessageKey,
+        rejected: IntCounter,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let bus = Self::publisher(link, namespace, key);
+        let state = bus.listening.clone();
+        let on_lost = bus.pending.clone();
+        let deliver_to = bus.pending.clone();
+        let key = bus.key.clone();
+        bus.link.subscribe(
+            reply_channel(namespace, &bus.address),
+            shutdown,
+            move |live| {
+                state.store(live, Ordering::SeqCst);
+                if !live {
+                    on_lost.release_all();
+                }
+            },
+            move |payload| match sealed::open(&key, payload) {
+                Ok(reply) => {
+                    deliver_to.deliver(reply);
+                }
+                Err(reason) => {
+                    rejected.inc();
+                    tracing::warn!(%reason, bytes = payload.len(), "dropped a reply message");
+                }
+            },
+        );
+        bus
     }
 
     /// Whether sync callers can be answered now.
@@ -60,7 +88,8 @@ impl RedisReplyBus {
     }
 }
 
-fn reply_channel(namespace: &str, address: &str) -> String {
+/// The Redis channel of the instance at `address`.
+pub fn reply_channel(namespace: &str, address: &str) -> String {
     format!("{namespace}:reply:{address}")
 }
 
@@ -78,7 +107,7 @@ impl ReplyBus for RedisReplyBus {
     }
 
     async fn publish(&self, reply_to: &str, reply: Reply) -> Result<(), ReplyError> {
-        let payload = serde_json::to_vec(&reply).map_err(|e| ReplyError::Unavailable(e.to_string()))?;
+        let payload = sealed::seal(&self.key, &reply).map_err(|e| ReplyError::Unavailable(e.to_string()))?;
         self.link
             .publish(&reply_channel(&self.namespace, reply_to), &payload)
             .await

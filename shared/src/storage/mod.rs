@@ -113,17 +113,23 @@ impl Storage {
     }
 
     /// Saves a definition (its key must be set): a new version when it differs from the
-    /// current one, nothing when it is equal.
+    /// current one, nothing when it is equal. Secrets sent as [`crate::model::MASK`] keep the
+    /// current version's values, read in the same transaction so a concurrent change cannot
+    /// be undone by a stale copy; when there is no value to keep (callers check that first, so
+    /// only a concurrent delete gets here) the save fails with `Conflict`.
     pub async fn save_workflow(
         &self,
-        definition: WorkflowDefinition,
+        mut definition: WorkflowDefinition,
     ) -> Result<(StoredWorkflow, SaveOutcome), StorageError> {
         let key = definition.key.clone();
         let _writing = self.write_lock().await;
         let txn = self.db.begin().await?;
         let current = workflow::Entity::find_by_id(key.clone()).one(&txn).await?;
-        if let Some(row) = &current {
-            let stored = stored_from_row(row.clone())?;
+        let current_stored = current.clone().map(stored_from_row).transpose()?;
+        if definition.restore_secrets(current_stored.as_ref().map(|s| &s.definition)).is_err() {
+            return Err(StorageError::Conflict(key));
+        }
+        if let Some(stored) = current_stored {
             if stored.definition == definition {
                 txn.commit().await?;
                 return Ok((stored, SaveOutcome::Unchanged));

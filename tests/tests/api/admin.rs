@@ -1,4 +1,5 @@
-//! The admin API: auth, workflow CRUD with versions, validation, executions, parse.
+//! The admin API: auth, workflow CRUD with versions, validation, write-only passwords,
+//! executions, parse.
 
 use hookflow_tests::{execution_id, spawn_app, workflow, PUBLIC_URL};
 use reqwest::Method;
@@ -246,6 +247,109 @@ async fn every_problem_kind_gets_422_with_its_path() {
         .await
         .unwrap();
     assert_eq!(malformed.status(), 400);
+}
+
+/// An async workflow behind basic authentication.
+fn guarded(key: &str, title: &str, password: &str) -> Value {
+    json!({"key": key, "title": title, "trigger": {"type": "webhook",
+        "basicAuthentication": {"username": "psp", "password": password}}})
+}
+
+/// The status a webhook call with these credentials gets.
+async fn call_with(app: &hookflow_tests::TestApp, key: &str, password: &str) -> u16 {
+    let response =
+        app.client.post(app.webhook_url(key)).basic_auth("psp", Some(password)).json(&json!({})).send().await;
+    response.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn passwords_are_write_only_and_the_mask_keeps_them() {
+    let app = spawn_app().await;
+    let mask = json!({"username": "psp", "password": "********"});
+    let created = app.create_workflow(guarded("guarded", "First", "s3cret")).await;
+    assert_eq!(created["trigger"]["basicAuthentication"], mask, "the answer of POST");
+    let fetched: Value =
+        app.admin(Method::GET, "/api/workflows/guarded").send().await.unwrap().json().await.unwrap();
+    assert_eq!(fetched["trigger"]["basicAuthentication"], mask, "GET");
+    let listed: Value = app.admin(Method::GET, "/api/workflows").send().await.unwrap().json().await.unwrap();
+    assert_eq!(listed["data"][0]["trigger"]["basicAuthentication"], mask, "the list");
+    assert_eq!(call_with(&app, "guarded", "s3cret").await, 200);
+
+    // What a client read, edited and sent back keeps the password.
+    let mut edited = fetched.clone();
+    edited["title"] = json!("Second");
+    let put = app.admin(Method::PUT, "/api/workflows/guarded").json(&edited).send().await.unwrap();
+    assert_eq!(put.status(), 200);
+    let put: Value = put.json().await.unwrap();
+    assert_eq!((put["version"].clone(), put["title"].clone()), (json!(2), json!("Second")));
+    assert_eq!(put["trigger"]["basicAuthentication"], mask, "the answer of PUT");
+    assert_eq!(call_with(&app, "guarded", "s3cret").await, 200, "the old password still opens it");
+    assert_eq!(call_with(&app, "guarded", "********").await, 401, "the mask is not the password");
+
+    let patched = app
+        .admin(Method::PATCH, "/api/workflows/guarded")
+        .json(&json!({"title": "Third"}))
+        .send()
+        .await
+        .unwrap();
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!(patched["trigger"]["basicAuthentication"], mask, "the answer of PATCH");
+    assert_eq!(call_with(&app, "guarded", "s3cret").await, 200);
+
+    // A new password replaces it.
+    let put_new = app
+        .admin(Method::PUT, "/api/workflows/guarded")
+        .json(&guarded("guarded", "Fourth", "n3w-s3cret"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put_new.status(), 200);
+    let replaced: Value = put_new.json().await.unwrap();
+    assert_eq!(replaced["trigger"]["basicAuthentication"], mask);
+    assert_eq!(call_with(&app, "guarded", "n3w-s3cret").await, 200);
+    assert_eq!(call_with(&app, "guarded", "s3cret").await, 401);
+
+    let versions: Value =
+        app.admin(Method::GET, "/api/workflows/guarded/versions").send().await.unwrap().json().await.unwrap();
+    let versions = versions["data"].as_array().unwrap();
+    assert_eq!(versions.len(), 4);
+    for version in versions {
+        assert_eq!(version["trigger"]["basicAuthentication"], mask, "versions: {version}");
+    }
+    let everything =
+        [fetched, listed, put, patched, replaced, json!(versions)].map(|v| v.to_string()).concat();
+    assert!(!everything.contains("s3cret"), "a password was shown");
+}
+
+#[tokio::test]
+async fn a_mask_with_no_stored_password_and_empty_credentials_are_refused() {
+    let app = spawn_app().await;
+    let post = app.admin(Method::POST, "/api/workflows").json(&guarded("masked-new", "", "********")).send();
+    let put = app
+        .admin(Method::PUT, "/api/workflows/masked-put")
+        .json(&guarded("masked-put", "", "********"))
+        .send();
+    app.create_workflow(json!({"key": "open-one", "trigger": {"type": "webhook"}})).await;
+    let put_open =
+        app.admin(Method::PUT, "/api/workflows/open-one").json(&guarded("open-one", "", "********")).send();
+    for response in [post.await.unwrap(), put.await.unwrap(), put_open.await.unwrap()] {
+        assert_eq!(response.status(), 422);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["problems"][0]["path"], "trigger.basicAuthentication.password", "{body}");
+    }
+    assert_eq!(app.admin(Method::GET, "/api/workflows/masked-put").send().await.unwrap().status(), 404);
+
+    for (credentials, path) in [
+        (json!({"username": "", "password": "s3cret"}), "trigger.basicAuthentication.username"),
+        (json!({"username": "psp", "password": "   "}), "trigger.basicAuthentication.password"),
+    ] {
+        let mut definition = guarded("empty-auth", "", "x");
+        definition["trigger"]["basicAuthentication"] = credentials;
+        let response = app.admin(Method::POST, "/api/workflows").json(&definition).send().await.unwrap();
+        assert_eq!(response.status(), 422, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["problems"][0]["path"], path, "{body}");
+    }
 }
 
 #[tokio::test]

@@ -1,4 +1,4 @@
-//! Process-level behaviour: health, metrics, workflow files at start.
+//! Process-level behaviour: health, metrics (on their own listener), workflow files at start.
 
 use hookflow_tests::{execution_id, spawn_app, spawn_app_with, Options};
 use serde_json::{json, Value};
@@ -11,6 +11,29 @@ async fn health_and_readiness() {
     let ready = app.client.get(format!("{}/readyz", app.base)).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     assert_eq!(ready.json::<Value>().await.unwrap()["database"], "ok");
+}
+
+#[tokio::test]
+async fn metrics_are_served_on_their_own_listener_only() {
+    let app = spawn_app().await;
+    let on_webhook_port = app.client.get(format!("{}/metrics", app.base)).send().await.unwrap();
+    assert_eq!(on_webhook_port.status(), 404);
+    let body: Value = on_webhook_port.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+
+    let metrics = app.client.get(format!("{}/metrics", app.metrics_base)).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(metrics.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains("hookflow_sync_inflight"), "{text}");
+    // Probes answer on both listeners.
+    for base in [&app.base, &app.metrics_base] {
+        let ready = app.client.get(format!("{base}/readyz")).send().await.unwrap();
+        assert_eq!(ready.status(), 200, "{base}");
+        assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready", "{base}");
+        let health = app.client.get(format!("{base}/healthz")).send().await.unwrap();
+        assert_eq!(health.status(), 200, "{base}");
+    }
 }
 
 #[tokio::test]
@@ -73,6 +96,7 @@ async fn an_invalid_workflow_file_stops_the_start() {
     let database = format!("sqlite://{}?mode=rwc", dir.path().join("db.sqlite").display());
     let config = hookflow_shared::config::Config::from_pairs([
         ("listen", "127.0.0.1:0"),
+        ("metrics_listen", "127.0.0.1:0"),
         ("database_url", database.as_str()),
         ("workflows_dir", dir.path().to_str().unwrap()),
     ])

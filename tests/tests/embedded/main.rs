@@ -7,11 +7,15 @@ use hookflow_ingress::Application;
 use hookflow_shared::config::Config;
 use serde_json::{json, Value};
 
+/// The admin token of both runs.
+const TOKEN: &str = "embedded-test-token";
+
 fn config(database_url: &str) -> Config {
     Config::from_pairs([
         ("listen", "127.0.0.1:0"),
+        ("metrics_listen", "127.0.0.1:0"),
         ("database_url", database_url),
-        ("admin_token", "t"),
+        ("admin_token", TOKEN),
         ("log", "warn"),
     ])
     .unwrap()
@@ -30,7 +34,7 @@ fn accept_then_crash(database_url: String) -> Vec<String> {
             let client = reqwest::Client::new();
             let created = client
                 .post(format!("{base}/api/workflows"))
-                .bearer_auth("t")
+                .bearer_auth(TOKEN)
                 .json(&json!({"key": "journaled", "trigger": {"type": "webhook"}, "nodes": [
                     {"key": "double", "type": "calculation", "config": {"expression": "{{$context.body.n}} * 2"}}]}))
                 .send()
@@ -70,7 +74,7 @@ async fn async_executions_answered_before_a_crash_run_after_the_restart() {
         let mut execution = Value::Null;
         for _ in 0..200 {
             let response =
-                client.get(format!("{base}/api/executions/{id}")).bearer_auth("t").send().await.unwrap();
+                client.get(format!("{base}/api/executions/{id}")).bearer_auth(TOKEN).send().await.unwrap();
             if response.status() == 200 {
                 execution = response.json().await.unwrap();
                 break;

@@ -271,21 +271,28 @@ async fn a_poison_message_is_dead_lettered_counted_and_does_not_block() {
 
     let mut app = distributed_app().await;
     app.create_workflow(counting_workflow("after-poison")).await;
-    let (amqp_url, names) = {
+    let (amqp_url, names, internal_key) = {
         let cluster = app.cluster().unwrap();
-        (cluster.amqp_url().to_owned(), cluster.queue_names())
+        (cluster.amqp_url().to_owned(), cluster.queue_names(), cluster.internal_key().to_owned())
     };
     let connection =
         lapin::Connection::connect(&amqp_url, lapin::ConnectionProperties::default()).await.unwrap();
     let channel = connection.create_channel().await.unwrap();
     channel.confirm_select(ConfirmSelectOptions::default()).await.unwrap();
-    let properties = lapin::BasicProperties::default().with_delivery_mode(2);
+    // Authenticated, so it is taken for a message of a newer version and retried up to the
+    // delivery limit (unauthenticated ones are dead-lettered at once: see forgery.rs).
+    let poison = b"{not an envelope";
+    let mac = hookflow_shared::message_auth::MessageKeys::derive(&internal_key).envelope.sign(poison);
+    let mut headers = FieldTable::default();
+    headers
+        .insert(hookflow_shared::queue::MAC_HEADER.into(), lapin::types::AMQPValue::LongString(mac.into()));
+    let properties = lapin::BasicProperties::default().with_delivery_mode(2).with_headers(headers);
     let confirm = channel
         .basic_publish(
             "".into(),
             names.asynchronous.as_str().into(),
             BasicPublishOptions::default(),
-            b"{not an envelope",
+            poison,
             properties,
         )
         .await

@@ -1,0 +1,99 @@
+//! Write-only secrets (SPEC §3 "Secrets"): what a definition holds that the admin API never
+//! shows. Answers carry [`MASK`] in their place; a definition saved with [`MASK`] in a secret's
+//! place keeps the value stored for it, so a client can GET, edit and PUT back a workflow
+//! without knowing (or erasing) its password.
+//!
+//! The secrets are `trigger.basicAuthentication.password`. This module owns only the
+//! substitution; storing and showing are the storage's and the admin API's.
+
+use super::decode::Problem;
+use super::workflow::WorkflowDefinition;
+
+/// What every answer shows instead of a secret, and what a save sends to keep one.
+pub const MASK: &str = "********";
+
+/// Where the password is, for problems.
+const PASSWORD_PATH: &str = "trigger.basicAuthentication.password";
+
+impl WorkflowDefinition {
+    /// A copy fit for an answer: every secret replaced by [`MASK`].
+    pub fn masked(&self) -> WorkflowDefinition {
+        let mut copy = self.clone();
+        if let Some(auth) = &mut copy.trigger.basic_authentication {
+            auth.password = MASK.to_owned();
+        }
+        copy
+    }
+
+    /// Whether some secret is [`MASK`], i.e. the save means "keep what is stored".
+    pub fn has_masked_secrets(&self) -> bool {
+        self.trigger.basic_authentication.as_ref().is_some_and(|auth| auth.password == MASK)
+    }
+
+    /// Puts the stored value of `current` (the version this save replaces) in place of every
+    /// [`MASK`]. A mask with nothing stored to keep — a new workflow, or one without basic
+    /// authentication — is a problem: the service would otherwise check callers against the
+    /// mask itself.
+    pub fn restore_secrets(&mut self, current: Option<&WorkflowDefinition>) -> Result<(), Vec<Problem>> {
+        let Some(auth) = &mut self.trigger.basic_authentication else { return Ok(()) };
+        if auth.password != MASK {
+            return Ok(());
+        }
+        match current.and_then(|c| c.trigger.basic_authentication.as_ref()) {
+            Some(stored) => {
+                auth.password = stored.password.clone();
+                Ok(())
+            }
+            None => Err(vec![Problem::new(
+                PASSWORD_PATH,
+                format!("{MASK:?} keeps the stored password, but there is none to keep: send the password"),
+            )]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::decode_workflow;
+    use serde_json::json;
+
+    fn with_password(password: &str) -> WorkflowDefinition {
+        decode_workflow(json!({"key": "k-1", "trigger": {"type": "webhook",
+            "basicAuthentication": {"username": "psp", "password": password}}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn answers_show_the_mask() {
+        let stored = with_password("s3cret");
+        let shown = serde_json::to_value(stored.masked()).unwrap();
+        assert_eq!(shown["trigger"]["basicAuthentication"], json!({"username": "psp", "password": MASK}));
+        assert!(!shown.to_string().contains("s3cret"));
+        let open = decode_workflow(json!({"key": "k-1", "trigger": {"type": "webhook"}})).unwrap();
+        assert_eq!(open.masked(), open, "nothing to hide, nothing changed");
+    }
+
+    #[test]
+    fn the_mask_keeps_the_stored_password() {
+        let stored = with_password("s3cret");
+        let mut sent = with_password(MASK);
+        assert!(sent.has_masked_secrets());
+        sent.restore_secrets(Some(&stored)).unwrap();
+        assert_eq!(sent, stored);
+
+        let mut changed = with_password("n3w");
+        assert!(!changed.has_masked_secrets());
+        changed.restore_secrets(Some(&stored)).unwrap();
+        assert_eq!(changed.trigger.basic_authentication.unwrap().password, "n3w");
+    }
+
+    #[test]
+    fn a_mask_with_nothing_to_keep_is_a_problem() {
+        let mut sent = with_password(MASK);
+        let problems = sent.restore_secrets(None).unwrap_err();
+        assert_eq!(problems[0].path, "trigger.basicAuthentication.password");
+        let without_auth = decode_workflow(json!({"key": "k-1", "trigger": {"type": "webhook"}})).unwrap();
+        assert!(sent.restore_secrets(Some(&without_auth)).is_err());
+    }
+}
