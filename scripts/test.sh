@@ -48,6 +48,8 @@ cargo build --workspace --bins
 
 # 1. Everything, embedded mode; storage tests on SQLite and PostgreSQL.
 run cargo test --workspace --all-targets
+# 1b. Attacks on a real embedded ingress process, one at a time (they measure its memory).
+run cargo test -p hookflow-tests --test attacks -- --ignored --test-threads=1 --nocapture
 # 2. The end-to-end suite again, against two ingress and two worker processes per test.
 HOOKFLOW_TEST_MODE=distributed run cargo test -p hookflow-tests --test api
 # 3. Faults (they stop and start the shared servers, so one at a time).

@@ -45,11 +45,99 @@ pub struct Process {
 
 /// The lines each binary prints with the addresses it bound (they bind port 0 here, so no two
 /// processes can race for one port). Each is matched whole: the ingress prints two.
-const INGRESS_LISTENING: &str = "hookflow: ingress listening on ";
-const INGRESS_METRICS: &str = "hookflow: ingress metrics listening on ";
-const WORKER_METRICS: &str = "hookflow: worker metrics listening on ";
+pub const INGRESS_LISTENING: &str = "hookflow: ingress listening on ";
+pub const INGRESS_METRICS: &str = "hookflow: ingress metrics listening on ";
+pub const WORKER_METRICS: &str = "hookflow: worker metrics listening on ";
 
 impl Process {
+    /// Starts a binary with exactly `env` (and `PATH`) on port 0, logging to
+    /// `<log_dir>/<name>.log`; `announces` are the lines it prints with its addresses.
+    pub fn spawn(
+        binary_name: &str,
+        name: &str,
+        env: &[(String, String)],
+        log_dir: &std::path::Path,
+        announces: (&'static str, &'static str),
+    ) -> Self {
+        let log = log_dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(binary(binary_name))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("HOOKFLOW_LISTEN", "127.0.0.1:0")
+            .env("HOOKFLOW_METRICS_LISTEN", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().expect("log file"))
+            .stderr(file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
+        Process { name: name.to_owned(), base: String::new(), metrics: String::new(), announces, child, log }
+    }
+
+    /// Waits until it has said where it listens and answers `/readyz` with 200.
+    pub async fn wait_ready(&mut self, client: &reqwest::Client, deadline: Instant) {
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited ({status}) before it was ready:\n{}", self.name, self.log_tail());
+            }
+            if self.base.is_empty() || self.metrics.is_empty() {
+                let text = self.log_text();
+                let announced = |prefix: &str| {
+                    text.lines()
+                        .find_map(|line| line.strip_prefix(prefix))
+                        .map(|a| format!("http://{}", a.trim()))
+                };
+                let (main, metrics) = self.announces;
+                if let (Some(base), Some(metrics)) = (announced(main), announced(metrics)) {
+                    self.base = base;
+                    self.metrics = metrics;
+                } else {
+                    assert!(
+                        Instant::now() < deadline,
+                        "{} never said where it listens:\n{}",
+                        self.name,
+                        self.log_tail()
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            }
+            let ready = client.get(format!("{}/readyz", self.base)).send().await;
+            if ready.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            if Instant::now() > deadline {
+                panic!("{} was not ready within {READY_WITHIN:?}:\n{}", self.name, self.log_tail());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Its resident memory, from `/proc`.
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+            .map_or(0, |kib| kib * 1024)
+    }
+
+    /// Everything it has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// Kills it with SIGKILL (a crash) and waits for it.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -147,20 +235,7 @@ impl Cluster {
     }
 
     fn spawn(&self, binary_name: &str, name: &str, announces: (&'static str, &'static str)) -> Process {
-        let log = self.logs.path().join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(binary(binary_name))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("HOOKFLOW_LISTEN", "127.0.0.1:0")
-            .env("HOOKFLOW_METRICS_LISTEN", "127.0.0.1:0")
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().expect("log file"))
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        Process { name: name.to_owned(), base: String::new(), metrics: String::new(), announces, child, log }
+        Process::spawn(binary_name, name, &self.env, self.logs.path(), announces)
     }
 
     fn spawn_workers(&mut self) {
@@ -224,41 +299,7 @@ impl Cluster {
         let client = reqwest::Client::builder().timeout(Duration::from_secs(2)).build().unwrap();
         let deadline = Instant::now() + READY_WITHIN;
         for process in self.ingress.iter_mut().chain(self.workers.iter_mut()) {
-            loop {
-                if let Ok(Some(status)) = process.child.try_wait() {
-                    panic!("{} exited ({status}) before it was ready:\n{}", process.name, process.log_tail());
-                }
-                if process.base.is_empty() || process.metrics.is_empty() {
-                    let text = std::fs::read_to_string(&process.log).unwrap_or_default();
-                    let announced = |prefix: &str| {
-                        text.lines()
-                            .find_map(|line| line.strip_prefix(prefix))
-                            .map(|a| format!("http://{}", a.trim()))
-                    };
-                    let (main, metrics) = process.announces;
-                    if let (Some(base), Some(metrics)) = (announced(main), announced(metrics)) {
-                        process.base = base;
-                        process.metrics = metrics;
-                    } else {
-                        assert!(
-                            Instant::now() < deadline,
-                            "{} never said where it listens:\n{}",
-                            process.name,
-                            process.log_tail()
-                        );
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                }
-                let ready = client.get(format!("{}/readyz", process.base)).send().await;
-                if ready.is_ok_and(|r| r.status() == 200) {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    panic!("{} was not ready within {READY_WITHIN:?}:\n{}", process.name, process.log_tail());
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
+            process.wait_ready(&client, deadline).await;
         }
     }
 }

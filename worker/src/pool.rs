@@ -139,6 +139,16 @@ async fn handle(shared: &Shared, delivery: Delivery) {
     };
     let record = outcome.record;
     shared.metrics.observe_execution(&record.workflow_key, record.status.as_str(), started.elapsed());
+    if matches!(record.status, ExecutionStatus::Error | ExecutionStatus::Failed) {
+        // The reason may quote caller data; the log writer keeps each event on one line.
+        tracing::info!(
+            execution = %record.id,
+            workflow = %record.workflow_key,
+            status = record.status.as_str(),
+            reason = %record.reason.as_deref().unwrap_or_default(),
+            "execution did not resolve"
+        );
+    }
     if mode == Mode::Sync && record.status != ExecutionStatus::Aborted {
         if let Some(reply_to) = &reply_to {
             let reply = outcome.reply.unwrap_or_else(|| default_reply(&record));
