@@ -1,6 +1,7 @@
 //! End-to-end tests of the embedded mode over real HTTP.
 
 mod admin;
+mod hardening;
 mod parsing;
 mod service;
 mod webhook_async;
