@@ -5,7 +5,7 @@
 #![no_main]
 
 use hookflow_shared::path::list_paths;
-use hookflow_shared::qs::{self, MAX_DEPTH, MAX_PARAMS};
+use hookflow_shared::qs::{self, MAX_PARAMS};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
@@ -19,7 +19,14 @@ fuzz_target!(|data: &[u8]| {
         // starts with one.
         assert!(!key.is_empty(), "empty top-level key");
         assert!(key.starts_with('[') || !key.contains('['), "bracket left in top-level key {key:?}");
-        check_tree(value, 1);
+        check_leaves(value);
+    }
+    // The result travels inside `$context` as JSON (queue messages, the journal): it must read
+    // back, within serde_json's nesting limit.
+    let text = serde_json::to_string(&parsed).expect("a parsed query serializes");
+    match serde_json::from_str::<Value>(&text) {
+        Ok(back) => assert_eq!(back, parsed),
+        Err(error) => panic!("qs::parse gave JSON that does not read back: {error}"),
     }
 
     let pairs = form_urlencoded::parse(input.strip_prefix('?').unwrap_or(&input).as_bytes())
@@ -42,14 +49,12 @@ fuzz_target!(|data: &[u8]| {
     assert!(paths.len() >= top.len());
 });
 
-/// Only strings, lists and objects, and no runaway nesting: a pair reaches at most
-/// `MAX_DEPTH` bracket levels plus one literal key, so the tree stays shallow.
-fn check_tree(value: &Value, depth: usize) {
-    assert!(depth <= 4 * (MAX_DEPTH + 2), "nesting {depth} deep");
+/// Only strings, lists and objects.
+fn check_leaves(value: &Value) {
     match value {
         Value::String(_) => {}
-        Value::Array(items) => items.iter().for_each(|item| check_tree(item, depth + 1)),
-        Value::Object(map) => map.values().for_each(|item| check_tree(item, depth + 1)),
+        Value::Array(items) => items.iter().for_each(check_leaves),
+        Value::Object(map) => map.values().for_each(check_leaves),
         other => panic!("qs produced a non-string leaf {other}"),
     }
 }
