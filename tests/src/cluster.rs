@@ -29,6 +29,16 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// The resident memory of process `pid`, from `/proc` (0 once it is gone).
+pub fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
 /// One child process; killed when dropped.
 pub struct Process {
     pub name: String,
@@ -125,12 +135,7 @@ impl Process {
 
     /// Its resident memory, from `/proc`.
     pub fn rss_bytes(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix("VmRSS:"))
-            .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-            .map_or(0, |kib| kib * 1024)
+        rss_of(self.child.id())
     }
 
     /// Everything it has logged so far.

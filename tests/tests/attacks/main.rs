@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hookflow_tests::cluster::{Process, INGRESS_LISTENING, INGRESS_METRICS};
+use hookflow_tests::cluster::{rss_of, Process, INGRESS_LISTENING, INGRESS_METRICS};
 use hookflow_tests::{workflow, ADMIN_TOKEN};
 use reqwest::Client;
 use serde_json::{json, Value};
@@ -88,25 +88,16 @@ impl Target {
     /// reads the peak.
     fn watch_memory(&self) -> MemoryWatch {
         let peak = Arc::new(AtomicU64::new(self.process.rss_bytes()));
-        let pid_status = format!("/proc/{}/status", self.process.pid());
+        let pid = self.process.pid();
         let sampled = peak.clone();
         let task = tokio::spawn(async move {
             loop {
-                sampled.fetch_max(rss_of(&pid_status), Ordering::Relaxed);
+                sampled.fetch_max(rss_of(pid), Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         });
         MemoryWatch { peak, task }
     }
-}
-
-fn rss_of(status_path: &str) -> u64 {
-    std::fs::read_to_string(status_path)
-        .unwrap_or_default()
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
-        .map_or(0, |kib| kib * 1024)
 }
 
 struct MemoryWatch {
