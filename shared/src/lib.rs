@@ -11,6 +11,7 @@
 //!   trait with an in-memory backend.
 //! - [`redis_link`], [`workflow_sync`]: Redis pub/sub, and keeping catalogs current across
 //!   processes in distributed mode.
+//! - [`json_cost`]: the memory a JSON text takes once parsed, estimated before parsing.
 //! - [`execution`]: the envelope of a queued execution and the record of a finished one.
 //! - [`message_auth`]: the MACs that authenticate envelopes and replies between processes.
 //! - [`ops`]: the operator listener (`/metrics`, `/healthz`, `/readyz`) both binaries serve.
@@ -19,6 +20,7 @@ pub mod catalog;
 pub mod config;
 pub mod execution;
 pub mod expression;
+pub mod json_cost;
 pub mod logging;
 pub mod message_auth;
 pub mod model;

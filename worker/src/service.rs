@@ -64,7 +64,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let names = QueueNames::new(&config.namespace);
     let prefetch = u16::try_from(config.worker_concurrency).unwrap_or(u16::MAX);
     let rejected = ops::rejected_messages(&registry, "envelope")?;
-    let consumer = AmqpConsumer::new(&amqp_url, names.clone(), prefetch, keys.envelope, rejected);
+    let consumer = AmqpConsumer::new(
+        &amqp_url,
+        names.clone(),
+        prefetch,
+        keys.envelope,
+        rejected,
+        config.queue_memory_bytes,
+    );
     let broker = consumer.connected();
     let depths = metrics.clone();
     watch_queue_depths(&amqp_url, names, background.clone(), move |queue, depth| {

@@ -27,11 +27,12 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use prometheus::IntCounter;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use super::{Acker, Delivery, QueueConsumer, QueueError, QueueProducer};
 use crate::execution::{ExecutionRequest, QueueMessage};
+use crate::json_cost::parse_cost;
 use crate::message_auth::MessageKey;
 use crate::model::Mode;
 
@@ -246,12 +247,26 @@ pub struct AmqpConsumer {
     key: MessageKey,
     /// `hookflow_messages_rejected_total{kind="envelope"}`.
     rejected: IntCounter,
+    /// Memory (KiB units) the executions received and not yet settled may take once parsed.
+    memory: Arc<Semaphore>,
+    memory_units: u32,
 }
 
 impl AmqpConsumer {
     /// `prefetch` bounds unacked deliveries per queue (`HOOKFLOW_WORKER_CONCURRENCY`); `key`
     /// is the envelope key; `rejected` counts messages refused for want of a valid MAC.
-    pub fn new(url: &str, names: QueueNames, prefetch: u16, key: MessageKey, rejected: IntCounter) -> Self {
+    /// `memory_bytes` bounds what the deliveries being run take once parsed: a message is
+    /// parsed only when its estimated share fits, and gives it back when settled.
+    pub fn new(
+        url: &str,
+        names: QueueNames,
+        prefetch: u16,
+        key: MessageKey,
+        rejected: IntCounter,
+        memory_bytes: usize,
+    ) -> Self {
+        let memory_units =
+            u32::try_from(memory_bytes / 1024).unwrap_or(u32::MAX).clamp(1, Semaphore::MAX_PERMITS as u32);
         Self {
             url: url.to_owned(),
             names,
@@ -261,6 +276,8 @@ impl AmqpConsumer {
             connected: Arc::new(AtomicBool::new(false)),
             key,
             rejected,
+            memory: Arc::new(Semaphore::new(memory_units as usize)),
+            memory_units,
         }
     }
 
@@ -372,13 +389,19 @@ impl QueueConsumer for AmqpConsumer {
             }
             let attempt = previous_deliveries(&delivery.properties).saturating_add(1);
             let last_attempt = attempt > DELIVERY_LIMIT;
+            // Prefetched messages wait here as text until their parsed form fits the budget.
+            let units = u32::try_from(parse_cost(&delivery.data).div_ceil(1024))
+                .unwrap_or(u32::MAX)
+                .clamp(1, self.memory_units);
+            let share =
+                self.memory.clone().acquire_many_owned(units).await.map_err(|_| QueueError::Closed)?;
             match serde_json::from_slice::<QueueMessage>(&delivery.data) {
                 Ok(QueueMessage::ExecuteV1(request)) => {
                     return Ok(Delivery {
                         request,
                         attempt,
                         last_attempt,
-                        acker: Box::new(AmqpAcker(delivery.acker)),
+                        acker: Box::new(AmqpAcker { acker: delivery.acker, _share: share }),
                     })
                 }
                 Err(error) => {
@@ -398,16 +421,20 @@ impl QueueConsumer for AmqpConsumer {
     }
 }
 
-struct AmqpAcker(lapin::Acker);
+/// Settles a delivery; its share of the consumer's memory budget is given back with it.
+struct AmqpAcker {
+    acker: lapin::Acker,
+    _share: OwnedSemaphorePermit,
+}
 
 #[async_trait]
 impl Acker for AmqpAcker {
     async fn ack(self: Box<Self>) -> Result<(), QueueError> {
-        self.0.ack(BasicAckOptions::default()).await.map(|_| ()).map_err(unavailable)
+        self.acker.ack(BasicAckOptions::default()).await.map(|_| ()).map_err(unavailable)
     }
 
     async fn nack(self: Box<Self>) -> Result<(), QueueError> {
-        self.0
+        self.acker
             .nack(BasicNackOptions { requeue: true, multiple: false })
             .await
             .map(|_| ())
