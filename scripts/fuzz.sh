@@ -3,7 +3,8 @@
 # inputs each one ran. Exits non-zero when a target crashed, naming the input that did it.
 #   scripts/fuzz.sh [SECONDS]
 # Corpora grow in fuzz/corpus/<target> (not committed), starting from fuzz/seeds/<target>;
-# crashing inputs land in fuzz/artifacts/<target>, libFuzzer's output in fuzz/logs/<target>.log.
+# crashing inputs land in fuzz/artifacts/<target>, libFuzzer's output in fuzz/logs/<target>.log;
+# fuzz/dicts/<target>.dict, when present, is passed as libFuzzer's dictionary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,11 +45,15 @@ for target in "${targets[@]}"; do
   if [ -d "fuzz/seeds/$target" ]; then
     cp -n "fuzz/seeds/$target"/* "$corpus"/ 2>/dev/null || true
   fi
+  # -timeout: an input running 10 s is a hang worth reporting; the final stats give the count.
+  options=(-max_total_time="$seconds" -timeout=10 -print_final_stats=1)
+  # Tokens the target's parser looks for (function names, field names) reach it far sooner.
+  if [ -f "fuzz/dicts/$target.dict" ]; then
+    options+=(-dict="fuzz/dicts/$target.dict")
+  fi
   echo "fuzz: $target for ${seconds}s (log: $log)" >&2
   status=0
-  # -timeout: an input running 10 s is a hang worth reporting; the final stats give the count.
-  cargo fuzz run "$target" "$corpus" -- \
-    -max_total_time="$seconds" -timeout=10 -print_final_stats=1 >"$log" 2>&1 || status=$?
+  cargo fuzz run "$target" "$corpus" -- "${options[@]}" >"$log" 2>&1 || status=$?
 
   # "Done N runs in S second(s)" on a clean finish; the final stats also after a crash.
   runs=$(sed -n 's/^Done \([0-9][0-9]*\) runs.*/\1/p' "$log" | tail -n 1)

@@ -10,14 +10,51 @@ use hookflow_shared::expression;
 use hookflow_shared::template::{self, TemplateError, Variables};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{json, Map, Value};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Mutex, OnceLock};
 
 /// Longer expressions are not what workflows hold, and deep ones are a known stack limit.
 const MAX_INPUT: usize = 4096;
+
+/// Workflows run on tokio's worker threads, whose stacks are 2 MiB, not the main thread's 8.
+const WORKER_STACK: usize = 2 << 20;
+
+/// One long-lived thread with a worker's stack runs every input; starting a thread per input
+/// would cost more than most inputs.
+struct Worker {
+    inputs: SyncSender<Vec<u8>>,
+    done: Receiver<()>,
+}
+
+fn worker() -> &'static Mutex<Worker> {
+    static WORKER: OnceLock<Mutex<Worker>> = OnceLock::new();
+    WORKER.get_or_init(|| {
+        let (inputs, receive_input) = mpsc::sync_channel::<Vec<u8>>(0);
+        let (send_done, done) = mpsc::sync_channel(0);
+        std::thread::Builder::new()
+            .stack_size(WORKER_STACK)
+            .spawn(move || {
+                for data in receive_input {
+                    run(&data);
+                    // A panic in `run` aborts the process (libfuzzer-sys' hook): still a crash.
+                    let _ = send_done.send(());
+                }
+            })
+            .expect("the fuzzing thread starts");
+        Mutex::new(Worker { inputs, done })
+    })
+}
 
 fuzz_target!(|data: &[u8]| {
     if data.len() > MAX_INPUT {
         return;
     }
+    let worker = worker().lock().expect("no earlier run panicked");
+    worker.inputs.send(data.to_vec()).expect("the fuzzing thread runs");
+    worker.done.recv().expect("the fuzzing thread answers");
+});
+
+fn run(data: &[u8]) {
     let mut parts = data.split(|&b| b == 0);
     let text = String::from_utf8_lossy(parts.next().unwrap_or_default());
     let s = String::from_utf8_lossy(parts.next().unwrap_or(b"Zo\xc3\xab \xe2\x9c\x93")).into_owned();
@@ -46,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(expression::evaluate("{{$context.s}}", &variables), Ok(Value::String(s.clone())));
     assert_eq!(expression::evaluate("{{$context.i}}", &variables), Ok(json!(i)));
     assert_eq!(expression::evaluate("{{ $context.f }}", &variables), Ok(f));
-});
+}
 
 /// A number written as text, when it reads as one.
 fn number<T: std::str::FromStr>(bytes: Option<&[u8]>) -> Option<T> {
