@@ -15,6 +15,10 @@ pub const MAX_DEPTH: usize = 5;
 pub const MAX_INDEX: usize = 100;
 /// Pairs read from one string.
 pub const MAX_PARAMS: usize = 1000;
+/// The key serde_json (with its `raw_value` feature, which a dependency turns on) reads as an
+/// embedded raw value: a parsed query holding it would not read back from its own JSON text, so
+/// a pair that names it is ignored, like a pair with an empty key.
+pub const RESERVED_KEY: &str = "$serde_json::private::RawValue";
 
 /// A step of a parsed key.
 #[derive(Debug, PartialEq)]
@@ -28,6 +32,9 @@ enum Step {
 #[derive(Debug)]
 enum Tree {
     Leaf(String),
+    /// A plain value given for a key that already holds an object becomes a key of that
+    /// object set to `true`, as in qs (`a[b]=1&a=c` → `{"a": {"b": "1", "c": true}}`).
+    Flag,
     List(BTreeMap<usize, Tree>),
     Object(Vec<(String, Tree)>),
 }
@@ -41,6 +48,9 @@ pub fn parse(input: &str) -> Value {
             continue;
         }
         let (top, steps) = split_key(&key);
+        if top == RESERVED_KEY || steps.iter().any(|step| matches!(step, Step::Key(k) if k == RESERVED_KEY)) {
+            continue;
+        }
         insert_entry(&mut root, top, &steps, value.into_owned());
     }
     Value::Object(root.into_iter().map(|(k, t)| (k, t.into_value())).collect())
@@ -139,6 +149,12 @@ impl Tree {
                 };
                 insert_entry(entries, key, rest, value);
             }
+            (Tree::Object(entries), None) => {
+                // Not wrapped in a list: repeating this would nest deeper with every pair.
+                if !entries.iter().any(|(k, _)| *k == value) {
+                    entries.push((value, Tree::Flag));
+                }
+            }
             (this, _) => {
                 // A leaf meeting another value (or an object meeting a plain value): keep both
                 // in a list, first one first.
@@ -151,6 +167,7 @@ impl Tree {
     fn into_value(self) -> Value {
         match self {
             Tree::Leaf(text) => Value::String(text),
+            Tree::Flag => Value::Bool(true),
             // Positions are compacted: `a[1]=x&a[5]=y` gives ["x", "y"], as in qs.
             Tree::List(items) => Value::Array(items.into_values().map(Tree::into_value).collect()),
             Tree::Object(entries) => {
@@ -190,6 +207,23 @@ mod tests {
         assert_eq!(parse("a=x&a=y&a=z"), json!({"a": ["x", "y", "z"]}));
         assert_eq!(parse("a[1]=x&a[15]=y"), json!({"a": ["x", "y"]}), "sparse positions are compacted");
         assert_eq!(parse("a[0][b]=1&a[0][c]=2&a[1][b]=3"), json!({"a": [{"b": "1", "c": "2"}, {"b": "3"}]}));
+    }
+
+    #[test]
+    fn a_plain_value_on_an_object_is_a_flag_and_nesting_stays_bounded() {
+        assert_eq!(parse("a[b]=1&a=c"), json!({"a": {"b": "1", "c": true}}));
+        // Alternating pairs used to wrap the value one level deeper each time.
+        let input = vec!["a[&a"; 400].join("&");
+        let parsed = parse(&input);
+        let text = serde_json::to_string(&parsed).unwrap();
+        assert!(serde_json::from_str::<Value>(&text).is_ok(), "reads back");
+        assert!(text.matches('{').count() + text.matches('[').count() < 10, "{text}");
+    }
+
+    #[test]
+    fn the_raw_value_key_is_ignored() {
+        assert_eq!(parse("$serde_json::private::RawValue=y&b=1"), json!({"b": "1"}));
+        assert_eq!(parse("a[$serde_json::private::RawValue]=%7B%7D&b=1"), json!({"b": "1"}));
     }
 
     #[test]

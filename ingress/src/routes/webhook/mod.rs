@@ -109,6 +109,7 @@ async fn handle(
     memory.grow(request::parse_cost(content_type, &raw))?;
     let body = request::parse_body(content_type, &raw)?;
     drop(raw);
+    request::check_body(&body)?;
     let context = request::build_context(request, body, &definition.trigger.request);
 
     let execution_id = Uuid::now_v7();

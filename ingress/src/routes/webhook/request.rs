@@ -108,6 +108,39 @@ pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, ApiE
     }
 }
 
+/// Deepest nesting of a parsed body. The queue's JSON reader stops at 128 levels, and the
+/// body sits two levels down in a queued message: a deeper body would be accepted here and
+/// then be unreadable to the worker.
+pub const MAX_BODY_DEPTH: usize = 64;
+
+/// Refuses a body that could not travel to a worker and back: nested deeper than
+/// [`MAX_BODY_DEPTH`], or holding serde_json's reserved raw-value key (see
+/// [`qs::RESERVED_KEY`]), which would read back as something else. Iterative.
+pub fn check_body(body: &Value) -> Result<(), ApiError> {
+    let mut pending = vec![(body, 1usize)];
+    while let Some((value, depth)) = pending.pop() {
+        if depth > MAX_BODY_DEPTH {
+            return Err(ApiError::BadRequest(format!(
+                "the body is nested deeper than {MAX_BODY_DEPTH} levels"
+            )));
+        }
+        match value {
+            Value::Array(items) => pending.extend(items.iter().map(|item| (item, depth + 1))),
+            Value::Object(map) => {
+                if map.contains_key(qs::RESERVED_KEY) {
+                    return Err(ApiError::BadRequest(format!(
+                        "the body uses the reserved key {:?}",
+                        qs::RESERVED_KEY
+                    )));
+                }
+                pending.extend(map.values().map(|item| (item, depth + 1)));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// All headers, names lower-cased, repeated headers joined with ", ", credentials left out.
 pub fn headers_object(request: &HttpRequest) -> Map<String, Value> {
     let mut headers = Map::new();
@@ -174,6 +207,28 @@ mod tests {
         assert!(matches!(body_kind(Some("text/plain")), Err(ApiError::UnsupportedMediaType(_))));
         assert!(matches!(parse_body(None, b"x"), Err(ApiError::UnsupportedMediaType(_))));
         assert_eq!(parse_body(None, b"").unwrap(), json!({}));
+    }
+
+    #[test]
+    fn bodies_that_could_not_be_queued_are_refused() {
+        let mut deep = json!(1);
+        for _ in 0..MAX_BODY_DEPTH {
+            deep = json!([deep]);
+        }
+        assert!(matches!(check_body(&deep), Err(ApiError::BadRequest(_))));
+        assert!(check_body(&deep[0]).is_ok());
+        // A caller's JSON text with the key does not even parse (serde_json expects raw JSON
+        // text under it), so it is refused as malformed; a value holding it is refused here.
+        for text in [
+            format!("{{\"a\":{{\"{}\":\"y\"}}}}", qs::RESERVED_KEY),
+            format!("{{\"{}\":1}}", qs::RESERVED_KEY),
+        ] {
+            assert!(matches!(
+                parse_body(Some("application/json"), text.as_bytes()),
+                Err(ApiError::BadRequest(_))
+            ));
+        }
+        assert!(matches!(check_body(&json!({"a": {qs::RESERVED_KEY: "y"}})), Err(ApiError::BadRequest(_))));
     }
 
     #[test]
