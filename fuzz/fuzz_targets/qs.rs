@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
 
     let pairs = form_urlencoded::parse(input.strip_prefix('?').unwrap_or(&input).as_bytes())
         .take(MAX_PARAMS)
-        .filter(|(key, _)| !key.is_empty());
+        .filter(|(key, _)| !key.is_empty() && key != qs::RESERVED_KEY);
     if pairs.clone().all(|(key, _)| !key.contains('[')) {
         // Without brackets every pair is one top-level string, repeated keys forming lists.
         let leaves: usize = top.values().map(|v| v.as_array().map_or(1, Vec::len)).sum();
@@ -49,10 +49,11 @@ fuzz_target!(|data: &[u8]| {
     assert!(paths.len() >= top.len());
 });
 
-/// Only strings, lists and objects.
+/// Only strings, lists and objects, and `true` for a plain value given to a key that holds an
+/// object (`a[b]=1&a=c` → `{"a": {"b": "1", "c": true}}`, as qs does).
 fn check_leaves(value: &Value) {
     match value {
-        Value::String(_) => {}
+        Value::String(_) | Value::Bool(true) => {}
         Value::Array(items) => items.iter().for_each(check_leaves),
         Value::Object(map) => map.values().for_each(check_leaves),
         other => panic!("qs produced a non-string leaf {other}"),
