@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every cargo-fuzz target in fuzz/ in turn, SECONDS each (default 60), and prints how many
 # inputs each one ran. Exits non-zero when a target crashed, naming the input that did it.
-#   scripts/fuzz.sh [SECONDS]
+#   scripts/fuzz.sh [SECONDS] [TARGET ...]   (no TARGET: every target)
 # Corpora grow in fuzz/corpus/<target> (not committed), starting from fuzz/seeds/<target>;
 # crashing inputs land in fuzz/artifacts/<target>, libFuzzer's output in fuzz/logs/<target>.log;
 # fuzz/dicts/<target>.dict, when present, is passed as libFuzzer's dictionary.
@@ -26,7 +26,11 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install cargo-fuzz --locked
 fi
 
-mapfile -t targets < <(cargo fuzz list)
+if [ "$#" -gt 1 ]; then
+  targets=("${@:2}")
+else
+  mapfile -t targets < <(cargo fuzz list)
+fi
 if [ "${#targets[@]}" -eq 0 ]; then
   echo "fuzz: cargo fuzz list found no targets" >&2
   exit 1
