@@ -6,18 +6,15 @@
 
 use std::sync::Arc;
 
+use hookflow_shared::budget::{ByteBudget, Refusal, Share};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::{ApiError, Unavailable};
 
-/// Budget units: permits count KiB so large budgets fit a semaphore's `u32` requests.
-const UNIT: usize = 1024;
-
 /// The limits shared by every webhook request.
 pub struct Limits {
     inflight: Arc<Semaphore>,
-    body_memory: Arc<Semaphore>,
-    body_units: u32,
+    body_memory: ByteBudget,
 }
 
 /// A held place among the requests in flight; given back when dropped.
@@ -27,20 +24,15 @@ pub struct Slot {
 
 /// Memory reserved for one request's body; given back when dropped.
 pub struct BodyMemory {
-    budget: Arc<Semaphore>,
-    units: u32,
-    held: Option<OwnedSemaphorePermit>,
+    budget: ByteBudget,
+    held: Option<Share>,
 }
 
 impl Limits {
     pub fn new(max_inflight: usize, body_memory_bytes: usize) -> Self {
-        let body_units = u32::try_from(body_memory_bytes / UNIT)
-            .unwrap_or(u32::MAX)
-            .clamp(1, Semaphore::MAX_PERMITS as u32);
         Self {
             inflight: Arc::new(Semaphore::new(max_inflight.min(Semaphore::MAX_PERMITS))),
-            body_memory: Arc::new(Semaphore::new(body_units as usize)),
-            body_units,
+            body_memory: ByteBudget::new(body_memory_bytes),
         }
     }
 
@@ -55,7 +47,7 @@ impl Limits {
 
     /// An empty reservation against the body memory budget.
     pub fn body_memory(&self) -> BodyMemory {
-        BodyMemory { budget: self.body_memory.clone(), units: self.body_units, held: None }
+        BodyMemory { budget: self.body_memory.clone(), held: None }
     }
 }
 
@@ -63,25 +55,10 @@ impl BodyMemory {
     /// Reserves `bytes` more, or answers 503 when the budget is spent; 413 when this one
     /// request alone would need more than the whole budget.
     pub fn grow(&mut self, bytes: usize) -> Result<(), ApiError> {
-        let held = self.held.as_ref().map_or(0, |p| p.num_permits());
-        let wanted = bytes.div_ceil(UNIT);
-        if held + wanted > self.units as usize {
-            return Err(ApiError::TooComplex);
-        }
-        let units = u32::try_from(wanted).unwrap_or(u32::MAX);
-        if units == 0 {
-            return Ok(());
-        }
-        let permit = self
-            .budget
-            .clone()
-            .try_acquire_many_owned(units)
-            .map_err(|_| ApiError::Unavailable(Unavailable::Overloaded))?;
-        match &mut self.held {
-            Some(held) => held.merge(permit),
-            None => self.held = Some(permit),
-        }
-        Ok(())
+        self.budget.grow(&mut self.held, bytes).map_err(|refusal| match refusal {
+            Refusal::TooLarge => ApiError::TooComplex,
+            Refusal::Exhausted => ApiError::Unavailable(Unavailable::Overloaded),
+        })
     }
 }
 

@@ -11,11 +11,13 @@
 //!   trait with an in-memory backend.
 //! - [`redis_link`], [`workflow_sync`]: Redis pub/sub, and keeping catalogs current across
 //!   processes in distributed mode.
+//! - [`budget`]: memory budgets in bytes shared by bodies, queued executions and deliveries.
 //! - [`json_cost`]: the memory a JSON text takes once parsed, estimated before parsing.
 //! - [`execution`]: the envelope of a queued execution and the record of a finished one.
 //! - [`message_auth`]: the MACs that authenticate envelopes and replies between processes.
 //! - [`ops`]: the operator listener (`/metrics`, `/healthz`, `/readyz`) both binaries serve.
 
+pub mod budget;
 pub mod catalog;
 pub mod config;
 pub mod execution;

@@ -22,16 +22,20 @@ pub fn init(config: &Config) {
     };
     if installed.is_ok() {
         std::panic::set_hook(Box::new(|info| {
-            let message = info
-                .payload()
-                .downcast_ref::<&str>()
-                .copied()
-                .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str))
-                .unwrap_or("panic");
+            let message = panic_text(info.payload());
             let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
             tracing::error!(panic = ?message, %location, "panicked");
         }));
     }
+}
+
+/// The message a panic carried (`panic!` with a literal or a formatted one).
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("panic")
 }
 
 /// Standard error, one line per event: control characters inside an event are escaped.

@@ -292,11 +292,16 @@ impl Variables<'_> {
         Ok(Value::String(text.to_owned()))
     }
 
-    fn value_of(&self, placeholder: &Placeholder<'_>, budget: &mut Budget) -> Result<Value, TooLarge> {
-        let value = match self.resolve(placeholder.path) {
+    /// A placeholder's value: its path's, or its default when that is missing or null.
+    fn resolve_placeholder(&self, placeholder: &Placeholder<'_>) -> Cow<'_, Value> {
+        match self.resolve(placeholder.path) {
             Some(value) if !(value.is_null() && placeholder.default.is_some()) => value,
             _ => Cow::Owned(placeholder.default.map(parse_default).unwrap_or(Value::Null)),
-        };
+        }
+    }
+
+    fn value_of(&self, placeholder: &Placeholder<'_>, budget: &mut Budget) -> Result<Value, TooLarge> {
+        let value = self.resolve_placeholder(placeholder);
         // Measured before it is copied: the copy is what the budget protects against.
         budget.charge(approx_size(&value, budget.0))?;
         Ok(value.into_owned())
@@ -312,11 +317,7 @@ impl Variables<'_> {
         let mut last = 0;
         for placeholder in placeholders {
             push_bounded(&mut out, &text[last..placeholder.start], budget)?;
-            let resolved = match self.resolve(placeholder.path) {
-                Some(value) if !(value.is_null() && placeholder.default.is_some()) => value,
-                _ => Cow::Owned(placeholder.default.map(parse_default).unwrap_or(Value::Null)),
-            };
-            append_text_bounded(&mut out, &resolved, budget)?;
+            append_text_bounded(&mut out, &self.resolve_placeholder(placeholder), budget)?;
             last = placeholder.end;
         }
         push_bounded(&mut out, &text[last..], budget)?;

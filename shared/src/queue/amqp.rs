@@ -27,10 +27,11 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use prometheus::IntCounter;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::{Acker, Delivery, QueueConsumer, QueueError, QueueProducer};
+use crate::budget::{ByteBudget, Share};
 use crate::execution::{ExecutionRequest, QueueMessage};
 use crate::json_cost::parse_cost;
 use crate::message_auth::MessageKey;
@@ -247,9 +248,8 @@ pub struct AmqpConsumer {
     key: MessageKey,
     /// `hookflow_messages_rejected_total{kind="envelope"}`.
     rejected: IntCounter,
-    /// Memory (KiB units) the executions received and not yet settled may take once parsed.
-    memory: Arc<Semaphore>,
-    memory_units: u32,
+    /// Memory the executions received and not yet settled may take once parsed.
+    memory: ByteBudget,
 }
 
 impl AmqpConsumer {
@@ -265,8 +265,6 @@ impl AmqpConsumer {
         rejected: IntCounter,
         memory_bytes: usize,
     ) -> Self {
-        let memory_units =
-            u32::try_from(memory_bytes / 1024).unwrap_or(u32::MAX).clamp(1, Semaphore::MAX_PERMITS as u32);
         Self {
             url: url.to_owned(),
             names,
@@ -276,8 +274,7 @@ impl AmqpConsumer {
             connected: Arc::new(AtomicBool::new(false)),
             key,
             rejected,
-            memory: Arc::new(Semaphore::new(memory_units as usize)),
-            memory_units,
+            memory: ByteBudget::new(memory_bytes),
         }
     }
 
@@ -390,11 +387,7 @@ impl QueueConsumer for AmqpConsumer {
             let attempt = previous_deliveries(&delivery.properties).saturating_add(1);
             let last_attempt = attempt > DELIVERY_LIMIT;
             // Prefetched messages wait here as text until their parsed form fits the budget.
-            let units = u32::try_from(parse_cost(&delivery.data).div_ceil(1024))
-                .unwrap_or(u32::MAX)
-                .clamp(1, self.memory_units);
-            let share =
-                self.memory.clone().acquire_many_owned(units).await.map_err(|_| QueueError::Closed)?;
+            let share = self.memory.take(parse_cost(&delivery.data)).await;
             match serde_json::from_slice::<QueueMessage>(&delivery.data) {
                 Ok(QueueMessage::ExecuteV1(request)) => {
                     return Ok(Delivery {
@@ -424,7 +417,7 @@ impl QueueConsumer for AmqpConsumer {
 /// Settles a delivery; its share of the consumer's memory budget is given back with it.
 struct AmqpAcker {
     acker: lapin::Acker,
-    _share: OwnedSemaphorePermit,
+    _share: Share,
 }
 
 #[async_trait]

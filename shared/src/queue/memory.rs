@@ -4,31 +4,27 @@
 //! settled (acked or nacked), so executions being run count too. Publishing waits for room up
 //! to a limit (a sync request: its own deadline), then fails with [`QueueError::Full`].
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::mpsc;
 
 use super::{Acker, Delivery, QueueConsumer, QueueError, QueueProducer};
+use crate::budget::{ByteBudget, Share};
 use crate::execution::ExecutionRequest;
 use crate::model::Mode;
 use crate::template::approx_size;
 
 /// A message, how often it was delivered before, and its share of the memory budget.
-type Item = (ExecutionRequest, u32, OwnedSemaphorePermit);
-
-/// Budget units: permits count KiB so a large budget fits a semaphore's `u32` requests.
-const UNIT: usize = 1024;
+type Item = (ExecutionRequest, u32, Share);
 
 /// Publishes into the in-memory queue; cheap to clone.
 #[derive(Clone)]
 pub struct MemoryProducer {
     sync: mpsc::UnboundedSender<Item>,
     asynchronous: mpsc::UnboundedSender<Item>,
-    budget: Arc<Semaphore>,
-    units: u32,
+    budget: ByteBudget,
     /// Longest wait for room when the request has no deadline of its own.
     max_wait: Duration,
 }
@@ -44,38 +40,31 @@ pub struct MemoryConsumer {
 /// A queue holding executions of up to `bytes` (estimated) at once; a publisher waits at most
 /// `max_wait` for room.
 pub fn memory_queue(bytes: usize, max_wait: Duration) -> (MemoryProducer, MemoryConsumer) {
-    let units = u32::try_from(bytes / UNIT).unwrap_or(u32::MAX).clamp(1, Semaphore::MAX_PERMITS as u32);
     let (sync_tx, sync_rx) = mpsc::unbounded_channel();
     let (async_tx, async_rx) = mpsc::unbounded_channel();
-    let producer = MemoryProducer {
-        sync: sync_tx,
-        asynchronous: async_tx,
-        budget: Arc::new(Semaphore::new(units as usize)),
-        units,
-        max_wait,
-    };
+    let producer =
+        MemoryProducer { sync: sync_tx, asynchronous: async_tx, budget: ByteBudget::new(bytes), max_wait };
     let consumer = MemoryConsumer { sync: sync_rx, asynchronous: async_rx, requeue: producer.clone() };
     (producer, consumer)
 }
 
+/// What an execution is counted as in the budget.
+fn size_of(request: &ExecutionRequest) -> usize {
+    approx_size(&request.context, usize::MAX) + std::mem::size_of::<ExecutionRequest>()
+}
+
 /// Room in the queue for one execution, taken before it is journaled or queued.
-pub struct Room(OwnedSemaphorePermit);
+pub struct Room(Share);
 
 impl MemoryProducer {
     /// Waits for room for `request`, up to its deadline (sync) or the producer's limit.
     pub async fn reserve(&self, request: &ExecutionRequest) -> Result<Room, QueueError> {
-        let bytes = approx_size(&request.context, usize::MAX) + std::mem::size_of::<ExecutionRequest>();
-        // An execution larger than the whole budget waits for an empty queue instead of never.
-        let units = u32::try_from(bytes.div_ceil(UNIT)).unwrap_or(u32::MAX).clamp(1, self.units);
         let wait = match request.deadline {
             Some(deadline) => (deadline - Utc::now()).to_std().unwrap_or_default().min(self.max_wait),
             None => self.max_wait,
         };
-        match tokio::time::timeout(wait, self.budget.clone().acquire_many_owned(units)).await {
-            Ok(Ok(permit)) => Ok(Room(permit)),
-            Ok(Err(_)) => Err(QueueError::Closed),
-            Err(_) => Err(QueueError::Full),
-        }
+        let share = self.budget.take(size_of(request));
+        tokio::time::timeout(wait, share).await.map(Room).map_err(|_| QueueError::Full)
     }
 
     /// Queues a message into room reserved for it.
@@ -90,10 +79,8 @@ impl MemoryProducer {
     /// Queues a message that was delivered `delivered` times before (recovered after a
     /// restart), waiting for room as long as it takes.
     pub async fn redeliver(&self, request: ExecutionRequest, delivered: u32) -> Result<(), QueueError> {
-        let bytes = approx_size(&request.context, usize::MAX);
-        let units = u32::try_from(bytes.div_ceil(UNIT)).unwrap_or(u32::MAX).clamp(1, self.units);
-        let permit = self.budget.clone().acquire_many_owned(units).await.map_err(|_| QueueError::Closed)?;
-        self.send(request, delivered, Room(permit))
+        let room = Room(self.budget.take(size_of(&request)).await);
+        self.send(request, delivered, room)
     }
 }
 

@@ -110,12 +110,7 @@ pub async fn run_execution(
 
 /// The text of a panic, shortened: it is stored in the record and may quote caller data.
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
-    let text = panic
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("panic");
-    text.chars().take(300).collect()
+    hookflow_shared::logging::panic_text(panic).chars().take(300).collect()
 }
 
 /// Walks one sequence. Boxed because branches recurse.
