@@ -285,6 +285,16 @@ impl Cluster {
     }
 
     /// The namespace of the cluster's queues and Redis channels.
+    /// The last lines each process logged, for a failing test to show what the cluster did.
+    pub fn log_tails(&self) -> String {
+        self.ingress
+            .iter()
+            .chain(&self.workers)
+            .map(|process| format!("--- {}\n{}", process.name, process.log_tail()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     pub fn namespace(&self) -> &str {
         &self.namespace
     }

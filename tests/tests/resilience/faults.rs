@@ -45,11 +45,13 @@ async fn wait_recorded(
         if missing == 0 {
             return records;
         }
-        assert!(
-            Instant::now() < deadline,
-            "{missing} of {} accepted executions were never recorded",
-            accepted.len()
-        );
+        if Instant::now() >= deadline {
+            let logs = app.cluster().map(|cluster| cluster.log_tails()).unwrap_or_default();
+            panic!(
+                "{missing} of {} accepted executions were never recorded; the processes logged:\n{logs}",
+                accepted.len()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
