@@ -133,10 +133,13 @@ async fn executions_round_trip_once_with_their_jobs() {
         let now = Utc::now();
         let first = record("wf", ExecutionStatus::Resolved, now);
         let second = record("wf", ExecutionStatus::Failed, now);
-        storage.insert_executions(&[first.clone(), second.clone()], &[]).await.unwrap();
-        // A redelivered execution is not stored twice, nor are its jobs.
+        let skipped = storage.insert_executions(&[first.clone(), second.clone()], &[]).await.unwrap();
+        assert!(skipped.is_empty(), "{backend}");
+        // A redelivered execution is not stored twice, nor are its jobs; neither is one that ran
+        // twice as a first delivery (two workers holding one message). The ids are reported.
         let redelivered = ExecutionRecord { attempts: 2, ..first.clone() };
-        storage.insert_executions(&[redelivered], &[]).await.unwrap();
+        let skipped = storage.insert_executions(&[redelivered, first.clone()], &[]).await.unwrap();
+        assert_eq!(skipped, vec![first.id], "{backend}");
         let loaded = storage.get_execution(first.id).await.unwrap().unwrap();
         assert_eq!(loaded.jobs.len(), 2, "{backend}");
         assert_eq!(loaded.jobs[0].node_key, "a", "{backend}");

@@ -163,7 +163,7 @@ impl Process {
     }
 
     fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let text = self.log_text();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
@@ -284,7 +284,6 @@ impl Cluster {
         &self.redis_url
     }
 
-    /// The namespace of the cluster's queues and Redis channels.
     /// The last lines each process logged, for a failing test to show what the cluster did.
     pub fn log_tails(&self) -> String {
         self.ingress
@@ -295,6 +294,7 @@ impl Cluster {
             .join("\n")
     }
 
+    /// The namespace of the cluster's queues and Redis channels.
     pub fn namespace(&self) -> &str {
         &self.namespace
     }

@@ -1,6 +1,7 @@
 //! The worker pool: receives deliveries, runs up to `concurrency` executions at once, answers
-//! sync callers, hands records to the [`Recorder`]. On shutdown it stops receiving and lets
-//! in-flight executions finish.
+//! sync callers, hands records to the [`Recorder`]. On shutdown it stops receiving, lets
+//! in-flight executions finish and returns its consumer, still open, for the caller to close
+//! once the records are written and acked.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,8 +57,14 @@ impl WorkerPool {
         }
     }
 
-    /// Runs until `shutdown`, then waits for in-flight executions.
-    pub async fn run(mut self, shutdown: CancellationToken) {
+    /// The consumer, for a pool that is never started (shutdown came first).
+    pub fn into_consumer(self) -> Box<dyn QueueConsumer> {
+        self.consumer
+    }
+
+    /// Runs until `shutdown`, then waits for in-flight executions and hands the consumer
+    /// back: it is closed only once the recorder has acked their deliveries.
+    pub async fn run(mut self, shutdown: CancellationToken) -> Box<dyn QueueConsumer> {
         let slots = Arc::new(Semaphore::new(self.concurrency));
         loop {
             let permit = tokio::select! {
@@ -94,6 +101,7 @@ impl WorkerPool {
         }
         // Every slot back means every execution has handed its record to the recorder.
         let _ = slots.acquire_many(self.concurrency as u32).await;
+        self.consumer
     }
 }
 

@@ -80,7 +80,7 @@ async fn write_loop(storage: Storage, mut receiver: mpsc::Receiver<Entry>, journ
         let (records, ackers): (Vec<_>, Vec<_>) = batch.drain(..).map(|e| (e.record, e.acker)).unzip();
         let records: Vec<ExecutionRecord> = records.into_iter().flatten().collect();
         let write = || async { storage.insert_executions(&records, &settled).await };
-        let _ = write
+        let stored_before = write
             .retry(
                 ExponentialBuilder::default()
                     .with_min_delay(Duration::from_millis(50))
@@ -90,7 +90,13 @@ async fn write_loop(storage: Storage, mut receiver: mpsc::Receiver<Entry>, journ
             .notify(|error, wait| {
                 tracing::warn!(%error, retry_in = ?wait, records = records.len(), "recording executions failed")
             })
-            .await;
+            .await
+            .unwrap_or_default();
+        for id in stored_before {
+            // Redeliveries of recorded executions are settled without running (see the pool),
+            // so a record that is already there means this execution ran twice.
+            tracing::warn!(execution = %id, "execution ran more than once; the first record is kept");
+        }
         for acker in ackers {
             if let Err(error) = acker.ack().await {
                 tracing::warn!(%error, "ack failed; the execution may be delivered again");

@@ -1,7 +1,9 @@
 //! The worker side of a process, assembled: pool, recorder and pruner, started together and
-//! stopped in order (stop receiving → finish executions → write their records).
+//! stopped in order (stop receiving → finish executions → write their records and ack them →
+//! close the consumer).
 
 use hookflow_shared::config::Config;
+use hookflow_shared::queue::QueueConsumer;
 use hookflow_shared::storage::Storage;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -24,7 +26,8 @@ pub struct Workers {
 
 /// Running workers; [`RunningWorkers::stop`] drains them.
 pub struct RunningWorkers {
-    pool: JoinHandle<()>,
+    /// Ends with the pool's consumer, closed only after the recorder has acked everything.
+    pool: JoinHandle<Box<dyn QueueConsumer>>,
     recorder: JoinHandle<()>,
     pruner: JoinHandle<()>,
     shutdown: CancellationToken,
@@ -58,10 +61,10 @@ impl Workers {
             if let Some(gate) = gate {
                 tokio::select! {
                     _ = gate => {}
-                    _ = token.cancelled() => return,
+                    _ = token.cancelled() => return pool.into_consumer(),
                 }
             }
-            pool.run(token).await;
+            pool.run(token).await
         });
         let pruner = tokio::spawn(crate::pruner::run(self.storage, self.retention, shutdown.clone()));
         RunningWorkers { pool, recorder: self.recorder, pruner, shutdown }
@@ -69,12 +72,16 @@ impl Workers {
 }
 
 impl RunningWorkers {
-    /// Stops receiving, lets in-flight executions finish and their records be written.
+    /// Stops receiving, lets in-flight executions finish and their records be written and
+    /// acked, then closes the consumer.
     pub async fn stop(self) {
         self.shutdown.cancel();
-        let _ = self.pool.await;
+        let consumer = self.pool.await;
         // The pool owned the last recorder handle; the recorder now drains and ends.
         let _ = self.recorder.await;
+        if let Ok(consumer) = consumer {
+            consumer.close().await;
+        }
         self.pruner.abort();
     }
 }

@@ -47,6 +47,8 @@ pub const DELIVERY_LIMIT: u32 = 5;
 /// Longest wait between reconnection attempts: short, so service resumes within seconds.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest wait for the broker to confirm a consumer connection's close at shutdown.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The queue names of one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,7 +232,7 @@ impl QueueProducer for AmqpProducer {
 
 /// A live consuming connection with its two consumers.
 struct ConsumerSession {
-    _connection: Connection,
+    connection: Connection,
     sync: lapin::Consumer,
     asynchronous: lapin::Consumer,
 }
@@ -304,7 +306,7 @@ impl AmqpConsumer {
         let sync = consume(&self.names.sync).await?;
         let asynchronous = consume(&self.names.asynchronous).await?;
         tracing::info!("connected to RabbitMQ (consumer)");
-        Ok(ConsumerSession { _connection: connection, sync, asynchronous })
+        Ok(ConsumerSession { connection, sync, asynchronous })
     }
 }
 
@@ -410,6 +412,20 @@ impl QueueConsumer for AmqpConsumer {
                     });
                 }
             }
+        }
+    }
+
+    async fn close(self: Box<Self>) {
+        self.connected.store(false, Ordering::SeqCst);
+        let Some(session) = self.session else { return };
+        // The broker takes back whatever is still unacked (prefetched, never started) once
+        // it has read the acks sent before this close. Bounded: a broker that is gone
+        // cannot answer, and dropping the connection then loses nothing more.
+        let close = session.connection.close(200, "worker stopping".into());
+        match tokio::time::timeout(CLOSE_TIMEOUT, close).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "closing the RabbitMQ consumer connection failed"),
+            Err(_) => tracing::warn!("RabbitMQ did not confirm the consumer connection's close in time"),
         }
     }
 }

@@ -104,6 +104,9 @@ impl QueueConsumer for MemoryConsumer {
         let acker = MemoryAcker { delivered: delivered + 1, room: Room(room), requeue: self.requeue.clone() };
         Ok(Delivery { request, attempt: delivered + 1, last_attempt: false, acker: Box::new(acker) })
     }
+
+    /// Nothing to hand back: queued messages live in the process (and the journal).
+    async fn close(self: Box<Self>) {}
 }
 
 /// Settles an in-memory delivery; its room in the queue is given back when it is dropped.

@@ -43,6 +43,11 @@ pub trait QueueProducer: Send + Sync + 'static {
 pub trait QueueConsumer: Send + 'static {
     /// The next delivery; `Err(Closed)` once the queue is shut and drained.
     async fn receive(&mut self) -> Result<Delivery, QueueError>;
+
+    /// Ends the consumer once every delivery it gave out is settled. A broker connection is
+    /// closed gracefully here, after the acks: closing it earlier would hand executions that
+    /// ran but are not yet recorded to another worker, which would run them again.
+    async fn close(self: Box<Self>);
 }
 
 /// Settles one delivery.

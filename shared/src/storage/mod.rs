@@ -11,7 +11,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, TryInsertResult,
 };
 use sea_orm_migration::MigratorTrait;
 use serde_json::Value;
@@ -213,44 +213,38 @@ impl Storage {
         row.map(|row| definition_from_json(row.definition)).transpose()
     }
 
-    /// Writes finished executions and their jobs in one transaction. Executions already stored
-    /// (a redelivered message) are skipped, so each id is recorded once. `settled` journal
-    /// entries (embedded mode) are removed in the same transaction, so an execution is always
-    /// either pending or recorded, never neither.
+    /// Writes finished executions and their jobs in one transaction. An execution id already
+    /// stored (a redelivered message run again, or two workers racing on one message) is
+    /// skipped with its jobs: the database decides which record wins, so each id is recorded
+    /// exactly once whoever asks; the ids skipped are returned. `settled` journal entries
+    /// (embedded mode) are removed in the same transaction, so an execution is always either
+    /// pending or recorded, never neither.
     pub async fn insert_executions(
         &self,
         records: &[ExecutionRecord],
         settled: &[Uuid],
-    ) -> Result<(), StorageError> {
+    ) -> Result<Vec<Uuid>, StorageError> {
         if records.is_empty() && settled.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let _writing = self.write_lock().await;
         let txn = self.db.begin().await?;
-        // Only a redelivered execution (attempt > 1) can already be stored; first deliveries
-        // skip the lookup, which keeps the common path to plain inserts.
-        let redelivered: Vec<Uuid> = records.iter().filter(|r| r.attempts > 1).map(|r| r.id).collect();
-        let mut existing = std::collections::HashSet::new();
-        for chunk in redelivered.chunks(INSERT_CHUNK) {
-            let found: Vec<Uuid> = execution::Entity::find()
-                .select_only()
-                .column(execution::Column::Id)
-                .filter(execution::Column::Id.is_in(chunk.to_vec()))
-                .into_tuple()
-                .all(&txn)
-                .await?;
-            existing.extend(found);
-        }
         let mut seen = std::collections::HashSet::new();
-        let fresh: Vec<&ExecutionRecord> =
-            records.iter().filter(|r| !existing.contains(&r.id) && seen.insert(r.id)).collect();
-        for chunk in fresh.chunks(INSERT_CHUNK) {
+        let unique: Vec<&ExecutionRecord> = records.iter().filter(|r| seen.insert(r.id)).collect();
+        let mut inserted = std::collections::HashSet::new();
+        for chunk in unique.chunks(INSERT_CHUNK) {
             let rows = chunk.iter().map(|r| execution_row(r)).collect::<Result<Vec<_>, _>>()?;
-            execution::Entity::insert_many(rows)
+            let keys = execution::Entity::insert_many(rows)
                 .on_conflict(OnConflict::column(execution::Column::Id).do_nothing().to_owned())
-                .exec_without_returning(&txn)
+                .do_nothing()
+                .exec_with_returning_keys(&txn)
                 .await?;
+            if let TryInsertResult::Inserted(keys) = keys {
+                inserted.extend(keys);
+            }
         }
+        let (fresh, stored_before): (Vec<&ExecutionRecord>, Vec<&ExecutionRecord>) =
+            unique.into_iter().partition(|r| inserted.contains(&r.id));
         let jobs: Vec<job::ActiveModel> = fresh
             .iter()
             .flat_map(|r| r.jobs.iter().enumerate().map(move |(i, j)| job_row(r.id, i, j)))
@@ -267,7 +261,7 @@ impl Storage {
                 .await?;
         }
         txn.commit().await?;
-        Ok(())
+        Ok(stored_before.into_iter().map(|r| r.id).collect())
     }
 
     /// Journals accepted async executions `(id, queue message)` in one transaction.

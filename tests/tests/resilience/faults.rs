@@ -56,6 +56,9 @@ async fn wait_recorded(
     }
 }
 
+/// What a worker logs when the record of an execution it ran was already stored.
+const RAN_TWICE: &str = "execution ran more than once";
+
 fn counting_workflow(key: &str) -> Value {
     workflow(
         key,
@@ -354,9 +357,9 @@ async fn a_terminated_worker_drains_and_nothing_is_lost() {
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
     let stopped = Instant::now();
-    let exited = tokio::task::spawn_blocking({
+    let (exited, stopped_worker) = tokio::task::spawn_blocking({
         let mut worker = app.cluster().unwrap().workers.remove(0);
-        move || worker.terminate(Duration::from_secs(20))
+        move || (worker.terminate(Duration::from_secs(20)), worker)
     })
     .await
     .unwrap();
@@ -365,6 +368,11 @@ async fn a_terminated_worker_drains_and_nothing_is_lost() {
     let accepted: HashSet<String> = burst.await.unwrap().into_iter().flatten().flatten().collect();
     assert_eq!(accepted.len(), BURST);
     let records = wait_recorded(&mut app, "drain", &accepted, Duration::from_secs(60)).await;
+    // The database keeps one record per id whatever happens; a second run shows in the log of
+    // the worker whose record was refused.
+    let logs = [stopped_worker.log_text(), app.cluster().unwrap().workers[0].log_text()];
+    let ran_twice: usize = logs.iter().map(|log| log.matches(RAN_TWICE).count()).sum();
+    assert_eq!(ran_twice, 0, "executions ran twice:\n{}", logs.join("\n"));
     let duplicated = records.values().filter(|jobs| **jobs != 1).count();
     println!(
         "figure: SIGTERM to exit {took:?}; burst {BURST}, recorded {}, duplicated {duplicated}",
