@@ -4,6 +4,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use hookflow_shared::model::Problem;
+use hookflow_shared::signature::SignatureError;
 use hookflow_shared::storage::StorageError;
 use serde_json::json;
 
@@ -22,6 +23,8 @@ pub enum ApiError {
     BodyTimeout,
     #[error("credentials are missing or wrong")]
     Unauthorized { challenge: &'static str },
+    #[error("{0}")]
+    Signature(SignatureError),
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{0}")]
@@ -50,6 +53,8 @@ pub enum Unavailable {
     QueueFull,
     /// Sync answers cannot be delivered now (reply bus down).
     Replies,
+    /// The workflow's signature secrets cannot be read by this process.
+    SignatureSecrets,
 }
 
 impl Unavailable {
@@ -59,6 +64,7 @@ impl Unavailable {
             Self::Queue => "queue_unavailable",
             Self::QueueFull => "queue_full",
             Self::Replies => "replies_unavailable",
+            Self::SignatureSecrets => "signature_unavailable",
         }
     }
 
@@ -68,6 +74,7 @@ impl Unavailable {
             Self::Queue => "the execution could not be queued; retry later",
             Self::QueueFull => "the execution queue is full; retry later",
             Self::Replies => "sync answers cannot be delivered right now; retry later",
+            Self::SignatureSecrets => "signatures cannot be checked right now; retry later",
         }
     }
 }
@@ -81,6 +88,7 @@ impl ApiError {
             Self::TooComplex => "payload_too_complex",
             Self::BodyTimeout => "body_timeout",
             Self::Unauthorized { .. } => "unauthorized",
+            Self::Signature(why) => why.code(),
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) => "conflict",
@@ -114,7 +122,7 @@ impl ResponseError for ApiError {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } | Self::TooComplex => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized { .. } | Self::Signature(_) => StatusCode::UNAUTHORIZED,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,

@@ -9,6 +9,7 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
 use crate::model::WorkflowDefinition;
+use crate::signature::Verifier;
 use crate::storage::{Storage, StorageError, StoredWorkflow};
 
 /// The current version of one workflow.
@@ -18,11 +19,43 @@ pub struct LiveWorkflow {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// `trigger.signature`, compiled once here rather than per call.
+    pub signature: SignatureCheck,
+}
+
+/// How this process checks a workflow's callers' signatures.
+#[derive(Debug)]
+pub enum SignatureCheck {
+    Off,
+    On(Verifier),
+    /// The settings were valid where the workflow was saved but not here (a `{{$env.…}}`
+    /// secret unset in this process): calls are refused until it is fixed, never let through.
+    Unusable,
+}
+
+impl SignatureCheck {
+    fn of(definition: &WorkflowDefinition) -> Self {
+        let Some(spec) = &definition.trigger.signature else { return Self::Off };
+        match Verifier::compile(spec) {
+            Ok(verifier) => Self::On(verifier),
+            Err(problems) => {
+                let problems: Vec<String> =
+                    problems.iter().map(|p| format!("{}: {}", p.path, p.message)).collect();
+                tracing::error!(
+                    workflow = %definition.key,
+                    problems = %problems.join("; "),
+                    "signature settings cannot be used by this process; its webhook answers 503"
+                );
+                Self::Unusable
+            }
+        }
+    }
 }
 
 impl From<StoredWorkflow> for LiveWorkflow {
     fn from(stored: StoredWorkflow) -> Self {
         Self {
+            signature: SignatureCheck::of(&stored.definition),
             definition: Arc::new(stored.definition),
             version: stored.version,
             created_at: stored.created_at,

@@ -15,6 +15,7 @@
 //! - [`json_cost`]: the memory a JSON text takes once parsed, estimated before parsing.
 //! - [`execution`]: the envelope of a queued execution and the record of a finished one.
 //! - [`message_auth`]: the MACs that authenticate envelopes and replies between processes.
+//! - [`signature`]: webhook signatures of the providers' presets, checked on the raw body.
 //! - [`ops`]: the operator listener (`/metrics`, `/healthz`, `/readyz`) both binaries serve.
 
 pub mod budget;
@@ -32,6 +33,7 @@ pub mod qs;
 pub mod queue;
 pub mod redis_link;
 pub mod reply;
+pub mod signature;
 pub mod storage;
 pub mod template;
 pub mod workflow_sync;

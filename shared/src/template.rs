@@ -376,6 +376,11 @@ fn now_iso8601() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// The value of `$env.NAME` (`HOOKFLOW_VAR_NAME`), if set.
+pub fn env_var(name: &str) -> Option<&'static str> {
+    env_vars().get(name).and_then(Value::as_str)
+}
+
 /// `HOOKFLOW_VAR_*` variables, read once: `$env.NAME` is `HOOKFLOW_VAR_NAME`.
 fn env_vars() -> &'static Map<String, Value> {
     static VARS: OnceLock<Map<String, Value>> = OnceLock::new();

@@ -3,11 +3,14 @@
 //! place keeps the value stored for it, so a client can GET, edit and PUT back a workflow
 //! without knowing (or erasing) its password.
 //!
-//! The secrets are `trigger.basicAuthentication.password`. This module owns only the
-//! substitution; storing and showing are the storage's and the admin API's.
+//! The secrets are `trigger.basicAuthentication.password` and the literal entries of
+//! `trigger.signature.secrets` (masked by position; `{{$env.NAME}}` references are no secret
+//! and are shown as written). This module owns only the substitution; storing and showing are
+//! the storage's and the admin API's.
 
 use super::decode::Problem;
 use super::workflow::WorkflowDefinition;
+use crate::signature::env_reference;
 
 /// What every answer shows instead of a secret, and what a save sends to keep one.
 pub const MASK: &str = "********";
@@ -22,32 +25,53 @@ impl WorkflowDefinition {
         if let Some(auth) = &mut copy.trigger.basic_authentication {
             auth.password = MASK.to_owned();
         }
+        if let Some(signature) = &mut copy.trigger.signature {
+            for secret in signature.secrets.iter_mut().filter(|s| env_reference(s).is_none()) {
+                *secret = MASK.to_owned();
+            }
+        }
         copy
     }
 
     /// Whether some secret is [`MASK`], i.e. the save means "keep what is stored".
     pub fn has_masked_secrets(&self) -> bool {
         self.trigger.basic_authentication.as_ref().is_some_and(|auth| auth.password == MASK)
+            || self.trigger.signature.as_ref().is_some_and(|s| s.secrets.iter().any(|secret| secret == MASK))
     }
 
     /// Puts the stored value of `current` (the version this save replaces) in place of every
-    /// [`MASK`]. A mask with nothing stored to keep — a new workflow, or one without basic
-    /// authentication — is a problem: the service would otherwise check callers against the
-    /// mask itself.
+    /// [`MASK`]: the password, and each signature secret by its position. A mask with nothing
+    /// stored to keep — a new workflow, no basic authentication, no literal secret at that
+    /// position — is a problem: the service would otherwise check callers against the mask.
     pub fn restore_secrets(&mut self, current: Option<&WorkflowDefinition>) -> Result<(), Vec<Problem>> {
-        let Some(auth) = &mut self.trigger.basic_authentication else { return Ok(()) };
-        if auth.password != MASK {
-            return Ok(());
-        }
-        match current.and_then(|c| c.trigger.basic_authentication.as_ref()) {
-            Some(stored) => {
-                auth.password = stored.password.clone();
-                Ok(())
+        let mut problems = Vec::new();
+        if let Some(auth) = self.trigger.basic_authentication.as_mut().filter(|auth| auth.password == MASK) {
+            match current.and_then(|c| c.trigger.basic_authentication.as_ref()) {
+                Some(stored) => auth.password = stored.password.clone(),
+                None => problems.push(Problem::new(
+                    PASSWORD_PATH,
+                    format!(
+                        "{MASK:?} keeps the stored password, but there is none to keep: send the password"
+                    ),
+                )),
             }
-            None => Err(vec![Problem::new(
-                PASSWORD_PATH,
-                format!("{MASK:?} keeps the stored password, but there is none to keep: send the password"),
-            )]),
+        }
+        if let Some(signature) = &mut self.trigger.signature {
+            let stored = current.and_then(|c| c.trigger.signature.as_ref()).map(|s| s.secrets.as_slice());
+            for (i, secret) in signature.secrets.iter_mut().enumerate().filter(|(_, s)| *s == MASK) {
+                match stored.and_then(|stored| stored.get(i)).filter(|s| env_reference(s).is_none()) {
+                    Some(kept) => *secret = kept.clone(),
+                    None => problems.push(Problem::new(
+                        format!("trigger.signature.secrets[{i}]"),
+                        format!("{MASK:?} keeps the secret stored at this position, but there is none: send the secret"),
+                    )),
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
         }
     }
 }
@@ -86,6 +110,35 @@ mod tests {
         assert!(!changed.has_masked_secrets());
         changed.restore_secrets(Some(&stored)).unwrap();
         assert_eq!(changed.trigger.basic_authentication.unwrap().password, "n3w");
+    }
+
+    /// Decoded without validation: `{{$env.…}}` would need the variable set.
+    fn with_secrets(secrets: serde_json::Value) -> WorkflowDefinition {
+        serde_json::from_value(json!({"key": "k-1", "trigger": {"type": "webhook",
+            "signature": {"preset": "github", "secrets": secrets}}}))
+        .unwrap()
+    }
+
+    #[test]
+    fn signature_secrets_are_masked_by_position() {
+        let stored = with_secrets(json!(["old-secret", "{{$env.GITHUB_SECRET}}", "new-secret"]));
+        let shown = serde_json::to_value(stored.masked()).unwrap();
+        assert_eq!(shown["trigger"]["signature"]["secrets"], json!([MASK, "{{$env.GITHUB_SECRET}}", MASK]));
+        assert!(!shown.to_string().contains("old-secret"));
+
+        // Rotation: drop the first, keep the third by its mask, add a fourth.
+        let mut sent = with_secrets(json!(["{{$env.GITHUB_SECRET}}", MASK, "newest"]));
+        let problems = sent.restore_secrets(Some(&stored)).unwrap_err();
+        assert_eq!(problems[0].path, "trigger.signature.secrets[1]", "position 1 holds a reference");
+        let mut sent = with_secrets(json!([MASK, "{{$env.GITHUB_SECRET}}", MASK, "newest"]));
+        sent.restore_secrets(Some(&stored)).unwrap();
+        assert_eq!(
+            sent.trigger.signature.unwrap().secrets,
+            vec!["old-secret", "{{$env.GITHUB_SECRET}}", "new-secret", "newest"]
+        );
+        let mut extra = with_secrets(json!([MASK, "x", MASK, MASK]));
+        let problems = extra.restore_secrets(Some(&stored)).unwrap_err();
+        assert_eq!(problems[0].path, "trigger.signature.secrets[3]");
     }
 
     #[test]

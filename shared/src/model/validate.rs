@@ -67,11 +67,10 @@ pub(super) fn validate(definition: &WorkflowDefinition) -> Vec<Problem> {
     }
     // These are part of the contract but not enforced by this version; accepting them silently
     // would leave a webhook open that its owner believes is protected.
-    if trigger.signature.as_ref().is_some_and(|v| !v.is_null()) {
-        problems.push(Problem::new(
-            "trigger.signature",
-            "signature verification is not supported by this version",
-        ));
+    if let Some(signature) = &trigger.signature {
+        if let Err(found) = crate::signature::Verifier::compile(signature) {
+            problems.extend(found);
+        }
     }
     if trigger.idempotency.as_ref().is_some_and(|v| !v.is_null()) {
         problems
@@ -341,10 +340,20 @@ mod tests {
     #[test]
     fn unsupported_trigger_features_are_refused() {
         let mut value = workflow(false, json!([]));
-        value["trigger"]["signature"] = json!({"secret": "x"});
         value["trigger"]["allowedIps"] = json!(["10.0.0.1"]);
         let paths: Vec<_> = problems_of(value).into_iter().map(|p| p.0).collect();
-        assert_eq!(paths, vec!["trigger.signature", "trigger.allowedIps"]);
+        assert_eq!(paths, vec!["trigger.allowedIps"]);
+    }
+
+    #[test]
+    fn signature_settings_are_checked() {
+        let mut value = workflow(false, json!([]));
+        value["trigger"]["signature"] = json!({"preset": "github", "secrets": []});
+        assert_eq!(only_path(value.clone()), "trigger.signature.secrets");
+        value["trigger"]["signature"] = json!({"secret": "x"});
+        assert_eq!(only_path(value.clone()), "trigger.signature.secret");
+        value["trigger"]["signature"] = json!({"preset": "github", "secrets": ["s3cret"]});
+        assert!(decode_workflow(value).is_ok());
     }
 
     #[test]

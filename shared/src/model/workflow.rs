@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::node::Node;
+use crate::signature::SignatureSpec;
 
 /// One workflow version's definition (SPEC §3).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,9 +51,9 @@ pub struct Trigger {
     pub request: RequestParsing,
     #[serde(default)]
     pub response: TriggerResponse,
-    /// Accepted only as `null` until signature verification exists (see validation).
+    /// Checked on the raw body before parsing (SPEC §3.1); `null` or absent: none.
     #[serde(default)]
-    pub signature: Option<Value>,
+    pub signature: Option<SignatureSpec>,
     /// Accepted only as `null` until idempotency keys exist (see validation).
     #[serde(default)]
     pub idempotency: Option<Value>,

@@ -4,6 +4,7 @@ mod admin;
 mod hardening;
 mod parsing;
 mod service;
+mod signatures;
 mod webhook_async;
 mod webhook_errors;
 mod webhook_sync;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use chrono::Utc;
-use hookflow_shared::catalog::LiveWorkflow;
+use hookflow_shared::catalog::{LiveWorkflow, SignatureCheck};
 use hookflow_shared::execution::ExecutionRequest;
 use hookflow_shared::model::Mode;
 use hookflow_shared::queue::QueueError;
@@ -105,12 +105,24 @@ async fn handle(
     let raw =
         request::read_body(payload, declared, settings.max_body_bytes, settings.body_timeout, &mut memory)
             .await?;
+    // On the bytes as sent, before anything is parsed: a forged call costs no parsing.
+    match &workflow.signature {
+        SignatureCheck::Off => {}
+        SignatureCheck::On(verifier) => {
+            verifier.verify(request.headers(), &raw, Utc::now().timestamp()).map_err(ApiError::Signature)?;
+        }
+        SignatureCheck::Unusable => return Err(ApiError::Unavailable(Unavailable::SignatureSecrets).into()),
+    }
     let content_type = request::content_type(request);
     memory.grow(request::parse_cost(content_type, &raw))?;
     let body = request::parse_body(content_type, &raw)?;
     drop(raw);
     request::check_body(&body)?;
-    let context = request::build_context(request, body, &definition.trigger.request);
+    let unstored = match &workflow.signature {
+        SignatureCheck::On(verifier) => verifier.signature_headers(),
+        _ => Vec::new(),
+    };
+    let context = request::build_context(request, body, &definition.trigger.request, &unstored);
 
     let execution_id = Uuid::now_v7();
     let fail = |error: ApiError| Failure { error, execution_id: Some(execution_id) };

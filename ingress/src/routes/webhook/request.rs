@@ -175,9 +175,19 @@ fn apply_mappings(target: &mut Value, mappings: &[FieldMapping], lowercase_keys:
     }
 }
 
-/// `$context`: `{headers, query, body}` with `_var`s added.
-pub fn build_context(request: &HttpRequest, body: Value, parsing: &RequestParsing) -> Value {
-    let mut headers = Value::Object(headers_object(request));
+/// `$context`: `{headers, query, body}` with `_var`s added; `unstored` headers (the
+/// signature's) are left out with the credentials.
+pub fn build_context(
+    request: &HttpRequest,
+    body: Value,
+    parsing: &RequestParsing,
+    unstored: &[&str],
+) -> Value {
+    let mut headers = headers_object(request);
+    for name in unstored {
+        headers.remove(*name);
+    }
+    let mut headers = Value::Object(headers);
     let mut query = qs::parse(request.query_string());
     let mut body = body;
     apply_mappings(&mut headers, &parsing.headers, true);
@@ -246,7 +256,7 @@ mod tests {
             "body": [{"key": "data.items[0].id", "_var": "firstItem"}, {"key": "data.missing", "_var": "gone"}]
         }))
         .unwrap();
-        let context = build_context(&request, json!({"data": {"items": [{"id": "i1"}]}}), &parsing);
+        let context = build_context(&request, json!({"data": {"items": [{"id": "i1"}]}}), &parsing, &[]);
         assert_eq!(context["headers"]["x-request-id"], "r-1");
         assert_eq!(context["headers"]["requestId"], "r-1");
         assert!(context["headers"].get("authorization").is_none());
