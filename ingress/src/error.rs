@@ -25,8 +25,8 @@ pub enum ApiError {
     Unauthorized { challenge: &'static str },
     #[error("{0}")]
     Signature(SignatureError),
-    #[error("{0}")]
-    UnsupportedMediaType(String),
+    #[error("calls from this address are not allowed")]
+    IpNotAllowed,
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -89,7 +89,7 @@ impl ApiError {
             Self::BodyTimeout => "body_timeout",
             Self::Unauthorized { .. } => "unauthorized",
             Self::Signature(why) => why.code(),
-            Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::IpNotAllowed => "ip_not_allowed",
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) => "conflict",
             Self::Invalid(_) => "validation_failed",
@@ -123,7 +123,7 @@ impl ResponseError for ApiError {
             Self::PayloadTooLarge { .. } | Self::TooComplex => StatusCode::PAYLOAD_TOO_LARGE,
             Self::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unauthorized { .. } | Self::Signature(_) => StatusCode::UNAUTHORIZED,
-            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::IpNotAllowed => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -175,6 +175,7 @@ impl Application {
                 sync_timeout: config.sync_timeout,
                 public_url: config.public_url.clone(),
                 admin_token: token.clone(),
+                trusted_proxies: config.trusted_proxies.clone(),
             },
         });
         if let Some(dir) = &config.workflows_dir {

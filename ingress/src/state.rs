@@ -23,6 +23,8 @@ pub struct Settings {
     /// Base of `webhookUrl`, without a trailing slash.
     pub public_url: String,
     pub admin_token: String,
+    /// `HOOKFLOW_TRUSTED_PROXIES`: peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// What `/readyz` checks besides the database.

@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
+use ipnet::IpNet;
 
+use crate::client_ip;
 use crate::model::WorkflowDefinition;
 use crate::signature::Verifier;
 use crate::storage::{Storage, StorageError, StoredWorkflow};
@@ -21,6 +23,8 @@ pub struct LiveWorkflow {
     pub updated_at: DateTime<Utc>,
     /// `trigger.signature`, compiled once here rather than per call.
     pub signature: SignatureCheck,
+    /// `trigger.allowedIps` parsed; `None`: anyone may call.
+    pub allowed_ips: Option<Vec<IpNet>>,
 }
 
 /// How this process checks a workflow's callers' signatures.
@@ -52,10 +56,24 @@ impl SignatureCheck {
     }
 }
 
+/// The parsed allow-list. Saved definitions were validated, so a list that does not parse
+/// here is refused whole (nobody let in) rather than dropped (everybody let in).
+fn allow_list_of(definition: &WorkflowDefinition) -> Option<Vec<IpNet>> {
+    let entries = &definition.trigger.allowed_ips;
+    if entries.is_empty() {
+        return None;
+    }
+    Some(client_ip::parse_allow_list(entries).unwrap_or_else(|_| {
+        tracing::error!(workflow = %definition.key, "allowedIps does not parse; every caller is refused");
+        Vec::new()
+    }))
+}
+
 impl From<StoredWorkflow> for LiveWorkflow {
     fn from(stored: StoredWorkflow) -> Self {
         Self {
             signature: SignatureCheck::of(&stored.definition),
+            allowed_ips: allow_list_of(&stored.definition),
             definition: Arc::new(stored.definition),
             version: stored.version,
             created_at: stored.created_at,

@@ -11,15 +11,19 @@
 //!   trait with an in-memory backend.
 //! - [`redis_link`], [`workflow_sync`]: Redis pub/sub, and keeping catalogs current across
 //!   processes in distributed mode.
+//! - [`body`]: webhook bodies (JSON, forms, multipart, XML, anything else) into `$context`.
 //! - [`budget`]: memory budgets in bytes shared by bodies, queued executions and deliveries.
 //! - [`json_cost`]: the memory a JSON text takes once parsed, estimated before parsing.
 //! - [`execution`]: the envelope of a queued execution and the record of a finished one.
 //! - [`message_auth`]: the MACs that authenticate envelopes and replies between processes.
+//! - [`client_ip`]: who is calling, through trusted proxies, and IP allow-lists.
 //! - [`signature`]: webhook signatures of the providers' presets, checked on the raw body.
 //! - [`ops`]: the operator listener (`/metrics`, `/healthz`, `/readyz`) both binaries serve.
 
+pub mod body;
 pub mod budget;
 pub mod catalog;
+pub mod client_ip;
 pub mod config;
 pub mod execution;
 pub mod expression;

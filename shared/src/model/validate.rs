@@ -52,7 +52,9 @@ pub(super) fn validate(definition: &WorkflowDefinition) -> Vec<Problem> {
     if !valid_status(trigger.response.status_code) {
         problems.push(Problem::new("trigger.response.statusCode", "must be between 200 and 599"));
     }
-    check_headers(&trigger.response.headers, "trigger.response.headers", false, &mut problems);
+    // Templates over the call ($context, $system, $env), rendered when the call is answered.
+    check_headers(&trigger.response.headers, "trigger.response.headers", true, &mut problems);
+    check_json_templates(&trigger.response.body, "trigger.response.body", &mut problems);
     if let Some(auth) = &trigger.basic_authentication {
         // Empty credentials would let anyone in who sends an empty (or blank) pair.
         if auth.username.trim().is_empty() {
@@ -76,8 +78,8 @@ pub(super) fn validate(definition: &WorkflowDefinition) -> Vec<Problem> {
         problems
             .push(Problem::new("trigger.idempotency", "idempotency keys are not supported by this version"));
     }
-    if !trigger.allowed_ips.is_empty() {
-        problems.push(Problem::new("trigger.allowedIps", "IP allow-lists are not supported by this version"));
+    if let Err(found) = crate::client_ip::parse_allow_list(&trigger.allowed_ips) {
+        problems.extend(found);
     }
     let mut seen = HashSet::new();
     check_sequence(&definition.nodes, "nodes", definition.sync, &mut seen, &mut problems);
@@ -340,9 +342,10 @@ mod tests {
     #[test]
     fn unsupported_trigger_features_are_refused() {
         let mut value = workflow(false, json!([]));
-        value["trigger"]["allowedIps"] = json!(["10.0.0.1"]);
+        value["trigger"]["idempotency"] = json!({"from": "body", "key": "id"});
+        value["trigger"]["allowedIps"] = json!(["10.0.0.1", "10.0.0.0/40"]);
         let paths: Vec<_> = problems_of(value).into_iter().map(|p| p.0).collect();
-        assert_eq!(paths, vec!["trigger.allowedIps"]);
+        assert_eq!(paths, vec!["trigger.idempotency", "trigger.allowedIps[1]"]);
     }
 
     #[test]

@@ -57,7 +57,7 @@ pub struct Trigger {
     /// Accepted only as `null` until idempotency keys exist (see validation).
     #[serde(default)]
     pub idempotency: Option<Value>,
-    /// Accepted only empty until IP allow-lists exist (see validation).
+    /// CIDRs or addresses the caller must come from (SPEC §3.1); empty: anyone.
     #[serde(default)]
     pub allowed_ips: Vec<String>,
 }
@@ -123,6 +123,9 @@ pub struct RequestParsing {
     pub query: Vec<FieldMapping>,
     #[serde(default)]
     pub body: Vec<FieldMapping>,
+    /// Keep the body text as `$context.rawBody` even when it was read as JSON or a form.
+    #[serde(default, rename = "rawBody", skip_serializing_if = "std::ops::Not::not")]
+    pub raw_body: bool,
 }
 
 /// `{key, alias?, _var?}`: the value at `key` is also stored under `_var`.

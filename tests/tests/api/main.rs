@@ -1,6 +1,8 @@
 //! End-to-end tests of the embedded mode over real HTTP.
 
 mod admin;
+mod allowed_ips;
+mod bodies;
 mod hardening;
 mod parsing;
 mod service;

@@ -1,12 +1,39 @@
 //! Builds the HTTP answer from a status, headers and a JSON body (Response node or async
 //! trigger response): a string body is text/plain, null is empty, anything else JSON, unless
-//! a Content-Type header is configured.
+//! a Content-Type header is configured. The async trigger response is a template over
+//! `$context`, `$system` and `$env`, rendered here.
 
 use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
-use hookflow_shared::model::Header;
-use serde_json::Value;
+use hookflow_shared::model::{is_valid_header_value, Header, TriggerResponse};
+use hookflow_shared::template::Variables;
+use serde_json::{Map, Value};
+
+/// The async trigger response's headers and body rendered over the call's `$context`. The
+/// execution is queued whatever this gives, so a value that cannot be rendered is not an
+/// error for the caller: a header that renders to CR/LF is left out, and a body past the
+/// render limit is sent as configured; both are logged.
+pub fn render_trigger_response(configured: &TriggerResponse, context: &Value) -> (Vec<Header>, Value) {
+    let empty = Map::new();
+    let variables = Variables { context, jobs: &empty, scopes: &empty };
+    let mut headers = Vec::with_capacity(configured.headers.len());
+    for header in &configured.headers {
+        match variables.render_text(&header.value) {
+            Ok(value) if is_valid_header_value(&value) => {
+                headers.push(Header { name: header.name.clone(), value: value.into_owned() })
+            }
+            _ => {
+                tracing::warn!(header = %header.name, "trigger response header left out: its value did not render to a valid header")
+            }
+        }
+    }
+    let body = variables.render_value(&configured.body).unwrap_or_else(|error| {
+        tracing::warn!(%error, "trigger response body sent unrendered");
+        configured.body.clone()
+    });
+    (headers, body)
+}
 
 pub fn build(status: u16, headers: &[Header], body: &Value) -> HttpResponse {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use chrono::Utc;
+use hookflow_shared::body::{self, BodyKind};
 use hookflow_shared::catalog::{LiveWorkflow, SignatureCheck};
+use hookflow_shared::client_ip;
 use hookflow_shared::execution::ExecutionRequest;
 use hookflow_shared::model::Mode;
 use hookflow_shared::queue::QueueError;
@@ -86,6 +88,11 @@ async fn handle(
     workflow: Option<&Arc<LiveWorkflow>>,
 ) -> Result<HttpResponse, Failure> {
     let workflow = workflow.ok_or_else(|| ApiError::NotFound("no enabled workflow has this key".into()))?;
+    if let Some(allowed) = &workflow.allowed_ips {
+        if !caller_allowed(request, allowed, &state.settings.trusted_proxies) {
+            return Err(ApiError::IpNotAllowed.into());
+        }
+    }
     // Held until the answer is built, sync wait included.
     let _slot = state.limits.admit()?;
     let definition = &workflow.definition;
@@ -104,7 +111,8 @@ async fn handle(
     let mut memory = state.limits.body_memory();
     let raw =
         request::read_body(payload, declared, settings.max_body_bytes, settings.body_timeout, &mut memory)
-            .await?;
+            .await?
+            .freeze();
     // On the bytes as sent, before anything is parsed: a forged call costs no parsing.
     match &workflow.signature {
         SignatureCheck::Off => {}
@@ -113,16 +121,18 @@ async fn handle(
         }
         SignatureCheck::Unusable => return Err(ApiError::Unavailable(Unavailable::SignatureSecrets).into()),
     }
-    let content_type = request::content_type(request);
-    memory.grow(request::parse_cost(content_type, &raw))?;
-    let body = request::parse_body(content_type, &raw)?;
-    drop(raw);
-    request::check_body(&body)?;
+    let kind = BodyKind::of(request::content_type(request));
+    memory.grow(body::parse_cost(&kind, &raw))?;
+    let parsed = request::parse_body(&kind, raw.clone()).await?;
+    request::check_body(&parsed.body)?;
     let unstored = match &workflow.signature {
         SignatureCheck::On(verifier) => verifier.signature_headers(),
         _ => Vec::new(),
     };
-    let context = request::build_context(request, body, &definition.trigger.request, &unstored);
+    let parsing = &definition.trigger.request;
+    let raw_body = (!parsed.structured || parsing.raw_body).then_some(&raw[..]);
+    let context = request::build_context(request, parsed.body, raw_body, parsing, &unstored);
+    drop(raw);
 
     let execution_id = Uuid::now_v7();
     let fail = |error: ApiError| Failure { error, execution_id: Some(execution_id) };
@@ -147,10 +157,13 @@ async fn handle(
     };
 
     let Some(answer_by) = answer_by else {
+        // Rendered before publishing, while the context is at hand; the answer says only that
+        // the execution is queued, so it is sent once the queue has confirmed it.
+        let (headers, body) =
+            answer::render_trigger_response(&definition.trigger.response, &execution.context);
         publish(state, execution).await.map_err(fail)?;
         drop(memory);
-        let configured = &definition.trigger.response;
-        let mut response = answer::build(configured.status_code, &configured.headers, &configured.body);
+        let mut response = answer::build(definition.trigger.response.status_code, &headers, &body);
         set_execution_header(&mut response, execution_id);
         return Ok(response);
     };
@@ -196,6 +209,13 @@ async fn publish(state: &AppState, execution: ExecutionRequest) -> Result<(), Ap
             _ => ApiError::Unavailable(Unavailable::Queue),
         }
     })
+}
+
+/// Whether the calling client (through trusted proxies) is inside `allowed`.
+fn caller_allowed(request: &HttpRequest, allowed: &[ipnet::IpNet], trusted: &[ipnet::IpNet]) -> bool {
+    let Some(peer) = request.peer_addr() else { return false };
+    let forwarded = request.headers().get_all("x-forwarded-for").filter_map(|value| value.to_str().ok());
+    client_ip::client_ip(peer.ip(), forwarded, trusted).is_some_and(|ip| client_ip::is_within(ip, allowed))
 }
 
 fn set_execution_header(response: &mut HttpResponse, id: Uuid) {

@@ -6,11 +6,12 @@ use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use std::time::Duration;
 
 use actix_web::{web, HttpRequest};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
+use hookflow_shared::body::{self, BodyKind, Parsed};
 use hookflow_shared::model::{FieldMapping, RequestParsing};
 use hookflow_shared::path::Path;
-use hookflow_shared::{json_cost, qs};
+use hookflow_shared::qs;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -56,72 +57,27 @@ pub async fn read_body(
     Ok(body)
 }
 
-/// Memory that parsing `body` may take, estimated before parsing: JSON by its number of
-/// values ([`json_cost`]); a form is parsed into at most `qs`'s pair limit.
-pub fn parse_cost(content_type: Option<&str>, body: &[u8]) -> usize {
-    match body_kind(content_type) {
-        Ok(BodyKind::Json) => json_cost::parse_cost(body),
-        _ => body.len().saturating_mul(2) + qs::MAX_PARAMS * 2 * std::mem::size_of::<Value>(),
-    }
-}
-
-/// How a non-empty body is parsed.
-#[derive(Debug, PartialEq, Eq)]
-enum BodyKind {
-    Json,
-    Form,
-}
-
 /// The request's `Content-Type`, when it is readable text.
 pub fn content_type(request: &HttpRequest) -> Option<&str> {
     request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok())
 }
 
-fn body_kind(content_type: Option<&str>) -> Result<BodyKind, ApiError> {
-    let raw = content_type.unwrap_or_default();
-    let essence = raw.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
-    if essence == "application/json" || (essence.contains('/') && essence.ends_with("+json")) {
-        Ok(BodyKind::Json)
-    } else if essence == "application/x-www-form-urlencoded" {
-        Ok(BodyKind::Form)
-    } else {
-        let shown = if essence.is_empty() { "none".to_owned() } else { format!("{essence:?}") };
-        Err(ApiError::UnsupportedMediaType(format!(
-            "content type {shown} is not supported; send application/json (or */*+json) or application/x-www-form-urlencoded"
-        )))
-    }
+/// Parses the body as its content type says (SPEC §4); a malformed declared body is a 400
+/// with the parser's message.
+pub async fn parse_body(kind: &BodyKind, raw: Bytes) -> Result<Parsed, ApiError> {
+    body::parse(kind, raw).await.map_err(ApiError::BadRequest)
 }
-
-/// Checks the content type (only when there is a body) and parses it; `{}` when empty.
-pub fn parse_body(content_type: Option<&str>, body: &[u8]) -> Result<Value, ApiError> {
-    if body.is_empty() {
-        return Ok(Value::Object(Map::new()));
-    }
-    match body_kind(content_type)? {
-        BodyKind::Json => serde_json::from_slice(body)
-            .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}"))),
-        BodyKind::Form => {
-            let text = std::str::from_utf8(body)
-                .map_err(|e| ApiError::BadRequest(format!("malformed form body: not UTF-8: {e}")))?;
-            Ok(qs::parse(text))
-        }
-    }
-}
-
-/// Deepest nesting of a parsed body. The queue's JSON reader stops at 128 levels, and the
-/// body sits two levels down in a queued message: a deeper body would be accepted here and
-/// then be unreadable to the worker.
-pub const MAX_BODY_DEPTH: usize = 64;
 
 /// Refuses a body that could not travel to a worker and back: nested deeper than
-/// [`MAX_BODY_DEPTH`], or holding serde_json's reserved raw-value key (see
+/// [`body::MAX_DEPTH`], or holding serde_json's reserved raw-value key (see
 /// [`qs::RESERVED_KEY`]), which would read back as something else. Iterative.
 pub fn check_body(body: &Value) -> Result<(), ApiError> {
     let mut pending = vec![(body, 1usize)];
     while let Some((value, depth)) = pending.pop() {
-        if depth > MAX_BODY_DEPTH {
+        if depth > body::MAX_DEPTH {
             return Err(ApiError::BadRequest(format!(
-                "the body is nested deeper than {MAX_BODY_DEPTH} levels"
+                "the body is nested deeper than {} levels",
+                body::MAX_DEPTH
             )));
         }
         match value {
@@ -175,11 +131,13 @@ fn apply_mappings(target: &mut Value, mappings: &[FieldMapping], lowercase_keys:
     }
 }
 
-/// `$context`: `{headers, query, body}` with `_var`s added; `unstored` headers (the
-/// signature's) are left out with the credentials.
+/// `$context`: `{headers, query, body}` with `_var`s added, and `rawBody` (with
+/// `rawBodyEncoding` when base64) when given; `unstored` headers (the signature's) are left
+/// out with the credentials.
 pub fn build_context(
     request: &HttpRequest,
     body: Value,
+    raw_body: Option<&[u8]>,
     parsing: &RequestParsing,
     unstored: &[&str],
 ) -> Value {
@@ -197,6 +155,13 @@ pub fn build_context(
     context.insert("headers".into(), headers);
     context.insert("query".into(), query);
     context.insert("body".into(), body);
+    if let Some(raw) = raw_body {
+        let (text, encoding) = body::raw_body(raw);
+        context.insert("rawBody".into(), text);
+        if let Some(encoding) = encoding {
+            context.insert("rawBodyEncoding".into(), Value::String(encoding.into()));
+        }
+    }
     Value::Object(context)
 }
 
@@ -206,23 +171,10 @@ mod tests {
     use actix_web::test::TestRequest;
     use serde_json::json;
 
-    #[test]
-    fn content_types() {
-        let json = TestRequest::default()
-            .insert_header((CONTENT_TYPE, "application/json; charset=utf-8"))
-            .to_http_request();
-        assert_eq!(body_kind(content_type(&json)).unwrap(), BodyKind::Json);
-        assert_eq!(body_kind(Some("application/vnd.psp.event+json")).unwrap(), BodyKind::Json);
-        assert_eq!(body_kind(Some("application/x-www-form-urlencoded")).unwrap(), BodyKind::Form);
-        assert!(matches!(body_kind(Some("text/plain")), Err(ApiError::UnsupportedMediaType(_))));
-        assert!(matches!(parse_body(None, b"x"), Err(ApiError::UnsupportedMediaType(_))));
-        assert_eq!(parse_body(None, b"").unwrap(), json!({}));
-    }
-
-    #[test]
-    fn bodies_that_could_not_be_queued_are_refused() {
+    #[tokio::test]
+    async fn bodies_that_could_not_be_queued_are_refused() {
         let mut deep = json!(1);
-        for _ in 0..MAX_BODY_DEPTH {
+        for _ in 0..body::MAX_DEPTH {
             deep = json!([deep]);
         }
         assert!(matches!(check_body(&deep), Err(ApiError::BadRequest(_))));
@@ -234,7 +186,7 @@ mod tests {
             format!("{{\"{}\":1}}", qs::RESERVED_KEY),
         ] {
             assert!(matches!(
-                parse_body(Some("application/json"), text.as_bytes()),
+                parse_body(&BodyKind::Json, Bytes::from(text)).await,
                 Err(ApiError::BadRequest(_))
             ));
         }
@@ -256,7 +208,8 @@ mod tests {
             "body": [{"key": "data.items[0].id", "_var": "firstItem"}, {"key": "data.missing", "_var": "gone"}]
         }))
         .unwrap();
-        let context = build_context(&request, json!({"data": {"items": [{"id": "i1"}]}}), &parsing, &[]);
+        let context =
+            build_context(&request, json!({"data": {"items": [{"id": "i1"}]}}), Some(b"\xff"), &parsing, &[]);
         assert_eq!(context["headers"]["x-request-id"], "r-1");
         assert_eq!(context["headers"]["requestId"], "r-1");
         assert!(context["headers"].get("authorization").is_none());
@@ -265,5 +218,7 @@ mod tests {
         assert_eq!(context["query"], json!({"order": {"id": "7"}, "tags": ["a"], "orderId": "7"}));
         assert_eq!(context["body"]["firstItem"], "i1");
         assert_eq!(context["body"]["gone"], Value::Null);
+        assert_eq!(context["rawBody"], "/w==");
+        assert_eq!(context["rawBodyEncoding"], "base64");
     }
 }
