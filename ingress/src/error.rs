@@ -27,6 +27,8 @@ pub enum ApiError {
     Signature(SignatureError),
     #[error("calls from this address are not allowed")]
     IpNotAllowed,
+    #[error("a call with this idempotency key is still being handled; retry later")]
+    DuplicateInProgress,
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -55,6 +57,8 @@ pub enum Unavailable {
     Replies,
     /// The workflow's signature secrets cannot be read by this process.
     SignatureSecrets,
+    /// Idempotency keys cannot be claimed now (database down).
+    Idempotency,
 }
 
 impl Unavailable {
@@ -65,6 +69,7 @@ impl Unavailable {
             Self::QueueFull => "queue_full",
             Self::Replies => "replies_unavailable",
             Self::SignatureSecrets => "signature_unavailable",
+            Self::Idempotency => "idempotency_unavailable",
         }
     }
 
@@ -75,6 +80,7 @@ impl Unavailable {
             Self::QueueFull => "the execution queue is full; retry later",
             Self::Replies => "sync answers cannot be delivered right now; retry later",
             Self::SignatureSecrets => "signatures cannot be checked right now; retry later",
+            Self::Idempotency => "duplicates cannot be recognised right now; retry later",
         }
     }
 }
@@ -90,6 +96,7 @@ impl ApiError {
             Self::Unauthorized { .. } => "unauthorized",
             Self::Signature(why) => why.code(),
             Self::IpNotAllowed => "ip_not_allowed",
+            Self::DuplicateInProgress => "duplicate_in_progress",
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) => "conflict",
             Self::Invalid(_) => "validation_failed",
@@ -125,7 +132,7 @@ impl ResponseError for ApiError {
             Self::Unauthorized { .. } | Self::Signature(_) => StatusCode::UNAUTHORIZED,
             Self::IpNotAllowed => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::DuplicateInProgress => StatusCode::CONFLICT,
             Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
@@ -151,6 +158,10 @@ impl ResponseError for ApiError {
             }
             Self::Unavailable(_) => {
                 response.insert_header((header::RETRY_AFTER, "1"));
+            }
+            Self::DuplicateInProgress => {
+                response.insert_header((header::RETRY_AFTER, "1"));
+                response.insert_header(("x-hookflow-duplicate", "true"));
             }
             // The rest of a slow body is not worth reading: the connection is closed.
             Self::BodyTimeout => {

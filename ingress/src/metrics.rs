@@ -15,6 +15,7 @@ pub struct IngressMetrics {
     publish_duration: Histogram,
     sync_inflight: IntGauge,
     sync_timeouts: IntCounter,
+    duplicates: IntCounterVec,
 }
 
 /// From 100 µs to 30 s (the default sync wait).
@@ -45,8 +46,16 @@ impl IngressMetrics {
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(publish_duration.clone()))?;
         registry.register(Box::new(sync_inflight.clone()))?;
+        let duplicates = IntCounterVec::new(
+            Opts::new(
+                "hookflow_webhook_duplicates_total",
+                "Calls answered as duplicates of an earlier one by idempotency key",
+            ),
+            &["workflow"],
+        )?;
         registry.register(Box::new(sync_timeouts.clone()))?;
-        Ok(Self { requests, duration, publish_duration, sync_inflight, sync_timeouts })
+        registry.register(Box::new(duplicates.clone()))?;
+        Ok(Self { requests, duration, publish_duration, sync_inflight, sync_timeouts, duplicates })
     }
 
     /// Counts one answered webhook. `workflow` is empty for unknown keys, so that arbitrary
@@ -69,6 +78,11 @@ impl IngressMetrics {
 
     pub fn sync_timeout(&self) {
         self.sync_timeouts.inc();
+    }
+
+    /// Counts a call recognised as a duplicate (answered, or told to retry while the first runs).
+    pub fn duplicate(&self, workflow: &str) {
+        self.duplicates.with_label_values(&[workflow]).inc();
     }
 }
 

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 
 use crate::client_ip;
+use crate::idempotency::IdempotencyRule;
 use crate::model::WorkflowDefinition;
 use crate::signature::Verifier;
 use crate::storage::{Storage, StorageError, StoredWorkflow};
@@ -25,6 +26,8 @@ pub struct LiveWorkflow {
     pub signature: SignatureCheck,
     /// `trigger.allowedIps` parsed; `None`: anyone may call.
     pub allowed_ips: Option<Vec<IpNet>>,
+    /// `trigger.idempotency` compiled; `None`: every call runs.
+    pub idempotency: Option<IdempotencyRule>,
 }
 
 /// How this process checks a workflow's callers' signatures.
@@ -69,11 +72,19 @@ fn allow_list_of(definition: &WorkflowDefinition) -> Option<Vec<IpNet>> {
     }))
 }
 
+/// The compiled idempotency rule (validated at save, so compiling succeeds).
+fn idempotency_of(definition: &WorkflowDefinition) -> Option<IdempotencyRule> {
+    let trigger = &definition.trigger;
+    let preset = trigger.signature.as_ref().map(|s| s.preset);
+    trigger.idempotency.as_ref().and_then(|spec| IdempotencyRule::compile(spec, preset).ok().flatten())
+}
+
 impl From<StoredWorkflow> for LiveWorkflow {
     fn from(stored: StoredWorkflow) -> Self {
         Self {
             signature: SignatureCheck::of(&stored.definition),
             allowed_ips: allow_list_of(&stored.definition),
+            idempotency: idempotency_of(&stored.definition),
             definition: Arc::new(stored.definition),
             version: stored.version,
             created_at: stored.created_at,

@@ -293,9 +293,9 @@ impl TryFrom<RawConfig> for Config {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(|s| {
-                s.parse::<IpNet>()
-                    .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
-                    .map_err(|_| invalid("HOOKFLOW_TRUSTED_PROXIES", format!("not a CIDR: {s:?}")))
+                // As allow-lists read them: an IPv4-mapped form counts as IPv4, like peers do.
+                crate::client_ip::parse_network(s)
+                    .ok_or_else(|| invalid("HOOKFLOW_TRUSTED_PROXIES", format!("not a CIDR: {s:?}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let namespace = raw.namespace.trim().to_owned();

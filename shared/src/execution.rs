@@ -28,6 +28,9 @@ pub struct ExecutionRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The idempotency key the call carried (raw value), kept in the record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// The queue's wire format: a tagged, versioned envelope so that old and new processes can
@@ -71,6 +74,9 @@ pub struct ExecutionRecord {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The idempotency key the call carried (raw value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
     #[serde(default)]
     pub jobs: Vec<JobRecord>,
 }
@@ -92,6 +98,7 @@ impl ExecutionRecord {
             created_at: request.created_at,
             started_at: None,
             finished_at: Some(Utc::now()),
+            idempotency_key: request.idempotency_key.clone(),
             jobs: Vec::new(),
         }
     }
@@ -121,6 +128,7 @@ pub(crate) fn sample_request(mode: Mode) -> ExecutionRequest {
         reply_to: None,
         deadline: None,
         created_at: Utc::now(),
+        idempotency_key: None,
     }
 }
 
@@ -140,11 +148,13 @@ mod tests {
             reply_to: Some("ingress-1".into()),
             deadline: None,
             created_at: Utc::now(),
+            idempotency_key: Some("evt_1".into()),
         };
         let wire = serde_json::to_value(QueueMessage::ExecuteV1(request.clone())).unwrap();
         assert_eq!(wire["type"], "execute.v1");
         assert_eq!(wire["workflowKey"], "orders");
         assert_eq!(wire["replyTo"], "ingress-1");
+        assert_eq!(wire["idempotencyKey"], "evt_1");
         let back: QueueMessage = serde_json::from_value(wire.clone()).unwrap();
         assert_eq!(back, QueueMessage::ExecuteV1(request.clone()));
         let encoded: serde_json::Value =

@@ -17,6 +17,7 @@
 //! - [`execution`]: the envelope of a queued execution and the record of a finished one.
 //! - [`message_auth`]: the MACs that authenticate envelopes and replies between processes.
 //! - [`client_ip`]: who is calling, through trusted proxies, and IP allow-lists.
+//! - [`idempotency`]: which value of a call names it, so retries start one execution.
 //! - [`signature`]: webhook signatures of the providers' presets, checked on the raw body.
 //! - [`ops`]: the operator listener (`/metrics`, `/healthz`, `/readyz`) both binaries serve.
 
@@ -27,6 +28,7 @@ pub mod client_ip;
 pub mod config;
 pub mod execution;
 pub mod expression;
+pub mod idempotency;
 pub mod json_cost;
 pub mod logging;
 pub mod message_auth;

@@ -10,7 +10,10 @@ use serde_json::{json, Value};
 /// `HOOKFLOW_VAR_*` is read once per process: set before any test compiles a secret.
 fn environment() {
     static SET: std::sync::Once = std::sync::Once::new();
-    SET.call_once(|| std::env::set_var("HOOKFLOW_VAR_SIGNATURE_TEST_SECRET", "It's a Secret to Everybody"));
+    SET.call_once(|| {
+        std::env::set_var("HOOKFLOW_VAR_SIGNATURE_TEST_SECRET", "It's a Secret to Everybody");
+        std::env::set_var("HOOKFLOW_VAR_SIGNATURE_TEST_EMPTY", "");
+    });
 }
 
 fn verifier(spec: Value) -> Verifier {
@@ -205,6 +208,13 @@ fn cloudpayments_content_hmac() {
     assert_eq!(v.verify(&bad, body.as_bytes(), 0), Err(Invalid));
     let decoded = headers(&[("x-content-hmac", "fFZ7aYvfBM6M494rVz5jg1YQ6fTDu6NGTDCIqxeLfqA=")]);
     assert_eq!(v.verify(&decoded, body.as_bytes(), 0), Ok(()));
+    // With both, the MAC over the bytes as sent decides: the decoded form alone could be
+    // re-cut into other fields.
+    let both = headers(&[
+        ("content-hmac", "6sUXv4W0wmhfpkkDtp+3Hw/M8deAPkMRVV3OWANcqro="),
+        ("x-content-hmac", "fFZ7aYvfBM6M494rVz5jg1YQ6fTDu6NGTDCIqxeLfqA="),
+    ]);
+    assert_eq!(v.verify(&both, body.as_bytes(), 0), Err(Invalid));
     assert_eq!(v.verify(&headers(&[]), body.as_bytes(), 0), Err(Missing));
 }
 
@@ -322,8 +332,33 @@ fn bad_settings_are_problems_at_save() {
         vec!["trigger.signature.secrets[0]"]
     );
     assert_eq!(
-        problems(json!({"preset": "github", "secrets": ["s"], "tolerance": 0})),
+        problems(json!({"preset": "stripe", "secrets": ["s"], "tolerance": 0})),
         vec!["trigger.signature.tolerance"]
+    );
+    // A preset that signs no timestamp takes no tolerance: it would not protect anything.
+    assert_eq!(
+        problems(json!({"preset": "github", "secrets": ["s"], "tolerance": 60})),
+        vec!["trigger.signature.tolerance"]
+    );
+    // Empty keys would let anyone sign: refused however they come about.
+    for (preset, secret) in [("github", "  "), ("standard-webhooks", "whsec_"), ("adyen", " "), ("tbank", "")]
+    {
+        assert_eq!(
+            problems(json!({"preset": preset, "secrets": [secret]})),
+            vec!["trigger.signature.secrets[0]"],
+            "{preset} {secret:?}"
+        );
+    }
+    assert_eq!(
+        problems(json!({"preset": "github", "secrets": ["{{$env.SIGNATURE_TEST_EMPTY}}"]})),
+        vec!["trigger.signature.secrets[0]"],
+        "an empty variable"
+    );
+    // A checked timestamp must be signed, or a replayer could simply replace it.
+    assert_eq!(
+        problems(json!({"preset": "hmac", "secrets": ["s"], "header": "x-sig", "algorithm": "sha256",
+            "encoding": "hex", "timestampHeader": "x-ts"})),
+        vec!["trigger.signature.payload"]
     );
     assert_eq!(
         problems(json!({"preset": "github", "secrets": ["s"], "header": "x-sig"})),

@@ -4,7 +4,7 @@
 use chrono::{Duration, Utc};
 use hookflow_shared::execution::{ExecutionRecord, JobRecord};
 use hookflow_shared::model::{decode_workflow, ExecutionStatus, Mode, WorkflowDefinition};
-use hookflow_shared::storage::{SaveOutcome, Storage};
+use hookflow_shared::storage::{Claim, KeyState, NewClaim, SaveOutcome, Storage};
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::json;
 use uuid::Uuid;
@@ -74,6 +74,7 @@ fn record(key: &str, status: ExecutionStatus, created_at: chrono::DateTime<Utc>)
         created_at,
         started_at: Some(created_at),
         finished_at: Some(created_at),
+        idempotency_key: Some("evt_1".into()),
         jobs: vec![
             JobRecord {
                 node_key: "a".into(),
@@ -145,6 +146,7 @@ async fn executions_round_trip_once_with_their_jobs() {
         assert_eq!(loaded.jobs[0].node_key, "a", "{backend}");
         assert_eq!(loaded.jobs[1].result, json!({"body": "x"}), "{backend}");
         assert_eq!(loaded.context, first.context, "{backend}");
+        assert_eq!(loaded.idempotency_key.as_deref(), Some("evt_1"), "{backend}");
         assert_eq!(
             loaded.context.to_string(),
             r#"{"body":{"zeta":1,"alpha":2,"n":1}}"#,
@@ -206,5 +208,62 @@ async fn journaled_executions_stay_until_recorded() {
         // Settling without a record (a policy that keeps none) clears the journal too.
         storage.insert_executions(&[], &[waiting]).await.unwrap();
         assert!(storage.pending().await.unwrap().is_empty(), "{backend}");
+    }
+}
+
+#[tokio::test]
+async fn idempotency_keys_are_claimed_once() {
+    for (backend, storage, _dir) in backends().await {
+        let now = Utc::now();
+        let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+        let claim = |execution_id, expires_at| NewClaim {
+            key_hash: "h-1",
+            workflow_key: "wf",
+            execution_id,
+            mode: Mode::Sync,
+            answer_by: now + Duration::seconds(30),
+            expires_at,
+        };
+        let ttl = now + Duration::hours(1);
+        assert_eq!(storage.claim_key(&claim(first, ttl)).await.unwrap(), Claim::First, "{backend}");
+        let Claim::Duplicate(held) = storage.claim_key(&claim(second, ttl)).await.unwrap() else {
+            panic!("{backend}: a second claim must find the first")
+        };
+        assert_eq!(
+            (held.execution_id, held.state, held.answer.clone()),
+            (first, KeyState::Pending, None),
+            "{backend}"
+        );
+
+        // Answered: the answer is what duplicates get; settling someone else's claim does nothing.
+        let answer = json!({"executionId": first, "statusCode": 201, "headers": [], "body": "ok"});
+        storage.answer_key("h-1", second, Some(&json!("wrong"))).await.unwrap();
+        storage.answer_key("h-1", first, Some(&answer)).await.unwrap();
+        let Claim::Duplicate(held) = storage.claim_key(&claim(second, ttl)).await.unwrap() else { panic!() };
+        assert_eq!((held.state, held.answer), (KeyState::Answered, Some(answer)), "{backend}");
+        // An answered key is not taken over.
+        assert!(!storage.take_over_key(first, &claim(second, ttl)).await.unwrap(), "{backend}");
+
+        // Released: the next claim is first again.
+        storage.release_key("h-1", first).await.unwrap();
+        assert_eq!(storage.claim_key(&claim(second, ttl)).await.unwrap(), Claim::First, "{backend}");
+        // A pending key moves to a retry once, and only from the execution that held it.
+        let third = Uuid::now_v7();
+        assert!(storage.take_over_key(second, &claim(third, ttl)).await.unwrap(), "{backend}");
+        assert!(!storage.take_over_key(second, &claim(Uuid::now_v7(), ttl)).await.unwrap(), "{backend}");
+
+        // Expired keys are free, and pruned.
+        let expired = now - Duration::seconds(1);
+        let other = NewClaim { key_hash: "h-2", ..claim(first, expired) };
+        assert_eq!(storage.claim_key(&other).await.unwrap(), Claim::First, "{backend}");
+        let again = NewClaim { key_hash: "h-2", ..claim(second, ttl) };
+        assert_eq!(
+            storage.claim_key(&again).await.unwrap(),
+            Claim::First,
+            "{backend}: an expired key is free"
+        );
+        let gone = NewClaim { key_hash: "h-3", ..claim(first, expired) };
+        storage.claim_key(&gone).await.unwrap();
+        assert_eq!(storage.prune_keys(Utc::now()).await.unwrap(), 1, "{backend}");
     }
 }

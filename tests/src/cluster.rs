@@ -294,6 +294,30 @@ impl Cluster {
             .join("\n")
     }
 
+    /// `queue: ready messages` for the cluster's three queues, for a failing test to show
+    /// where undelivered executions are (still queued, or dead-lettered).
+    pub async fn queue_depths(&self) -> String {
+        let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+        let Ok(connection) =
+            lapin::Connection::connect(&self.amqp_url, lapin::ConnectionProperties::default()).await
+        else {
+            return "RabbitMQ unreachable".into();
+        };
+        let Ok(channel) = connection.create_channel().await else { return "no channel".into() };
+        let names = self.queue_names();
+        let mut depths = Vec::new();
+        for queue in [names.sync, names.asynchronous, names.dead] {
+            let depth = match channel.queue_declare(queue.as_str().into(), passive, Default::default()).await
+            {
+                Ok(declared) => declared.message_count().to_string(),
+                Err(error) => format!("unknown ({error})"),
+            };
+            depths.push(format!("{queue}: {depth}"));
+        }
+        let _ = connection.close(200, "done".into()).await;
+        depths.join(", ")
+    }
+
     /// The namespace of the cluster's queues and Redis channels.
     pub fn namespace(&self) -> &str {
         &self.namespace

@@ -1,4 +1,5 @@
-//! Deletes execution records older than `HOOKFLOW_EXECUTION_RETENTION`, hourly.
+//! Deletes execution records older than `HOOKFLOW_EXECUTION_RETENTION`, and idempotency keys
+//! past their TTL, hourly.
 
 use std::time::Duration;
 
@@ -22,6 +23,11 @@ pub async fn run(storage: Storage, retention: Duration, shutdown: CancellationTo
             Ok(0) => {}
             Ok(n) => tracing::info!(pruned = n, "deleted execution records past their retention"),
             Err(error) => tracing::warn!(%error, "pruning execution records failed; will retry"),
+        }
+        match storage.prune_keys(chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(pruned = n, "deleted expired idempotency keys"),
+            Err(error) => tracing::warn!(%error, "pruning idempotency keys failed; will retry"),
         }
     }
 }

@@ -19,6 +19,10 @@ use crate::{json_cost, qs};
 /// be unreadable to the worker.
 pub const MAX_DEPTH: usize = 64;
 
+/// Deepest element nesting of an XML body: each element can take two JSON levels (an object,
+/// and an array when it repeats), under the document's own object, within [`MAX_DEPTH`].
+pub const MAX_XML_DEPTH: usize = (MAX_DEPTH - 1) / 2;
+
 /// How a body is read, from its declared content type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyKind {
@@ -74,7 +78,7 @@ pub async fn parse(kind: &BodyKind, raw: Bytes) -> Result<Parsed, String> {
             return Err("a multipart/form-data body needs a boundary parameter".into())
         }
         BodyKind::Multipart(Some(boundary)) => (multipart::to_json(raw, boundary).await?, false),
-        BodyKind::Xml => (xml::to_json(&raw, MAX_DEPTH)?, false),
+        BodyKind::Xml => (xml::to_json(&raw, MAX_XML_DEPTH)?, false),
         BodyKind::Other => match serde_json::from_slice::<Value>(&raw) {
             Ok(body) => (body, true),
             Err(_) => (Value::Object(Map::new()), false),

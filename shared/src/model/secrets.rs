@@ -58,6 +58,20 @@ impl WorkflowDefinition {
         }
         if let Some(signature) = &mut self.trigger.signature {
             let stored = current.and_then(|c| c.trigger.signature.as_ref()).map(|s| s.secrets.as_slice());
+            let masks = signature.secrets.iter().any(|secret| secret == MASK);
+            if masks && signature.secrets.len() < stored.map_or(0, <[String]>::len) {
+                // Which stored secret a mask keeps is decided by its position, and a shorter
+                // list cannot say which one was removed: refusing beats keeping the wrong one
+                // (the leaked one, in a rotation).
+                problems.push(Problem::new(
+                    "trigger.signature.secrets",
+                    format!(
+                        "{MASK:?} keeps the secret stored at its position, so a list with masks cannot be \
+                         shorter than the stored one; to remove a secret, send the ones that stay in full"
+                    ),
+                ));
+                return Err(problems);
+            }
             for (i, secret) in signature.secrets.iter_mut().enumerate().filter(|(_, s)| *s == MASK) {
                 match stored.and_then(|stored| stored.get(i)).filter(|s| env_reference(s).is_none()) {
                     Some(kept) => *secret = kept.clone(),
@@ -139,6 +153,12 @@ mod tests {
         let mut extra = with_secrets(json!([MASK, "x", MASK, MASK]));
         let problems = extra.restore_secrets(Some(&stored)).unwrap_err();
         assert_eq!(problems[0].path, "trigger.signature.secrets[3]");
+        // Removing one by sending fewer masks is ambiguous: refused, not guessed.
+        let mut shorter = with_secrets(json!([MASK, MASK]));
+        let problems = shorter.restore_secrets(Some(&stored)).unwrap_err();
+        assert_eq!(problems[0].path, "trigger.signature.secrets");
+        let mut literals = with_secrets(json!(["kept-literal"]));
+        literals.restore_secrets(Some(&stored)).unwrap();
     }
 
     #[test]

@@ -70,13 +70,13 @@ pub(super) fn validate(definition: &WorkflowDefinition) -> Vec<Problem> {
     // These are part of the contract but not enforced by this version; accepting them silently
     // would leave a webhook open that its owner believes is protected.
     if let Some(signature) = &trigger.signature {
-        if let Err(found) = crate::signature::Verifier::compile(signature) {
+        problems.extend(crate::signature::Verifier::check(signature));
+    }
+    if let Some(idempotency) = &trigger.idempotency {
+        let preset = trigger.signature.as_ref().map(|s| s.preset);
+        if let Err(found) = crate::idempotency::IdempotencyRule::compile(idempotency, preset) {
             problems.extend(found);
         }
-    }
-    if trigger.idempotency.as_ref().is_some_and(|v| !v.is_null()) {
-        problems
-            .push(Problem::new("trigger.idempotency", "idempotency keys are not supported by this version"));
     }
     if let Err(found) = crate::client_ip::parse_allow_list(&trigger.allowed_ips) {
         problems.extend(found);
@@ -342,10 +342,10 @@ mod tests {
     #[test]
     fn unsupported_trigger_features_are_refused() {
         let mut value = workflow(false, json!([]));
-        value["trigger"]["idempotency"] = json!({"from": "body", "key": "id"});
+        value["trigger"]["idempotency"] = json!(true);
         value["trigger"]["allowedIps"] = json!(["10.0.0.1", "10.0.0.0/40"]);
         let paths: Vec<_> = problems_of(value).into_iter().map(|p| p.0).collect();
-        assert_eq!(paths, vec!["trigger.idempotency", "trigger.allowedIps[1]"]);
+        assert_eq!(paths, vec!["trigger.idempotency", "trigger.allowedIps[1]"], "true needs a preset");
     }
 
     #[test]

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::node::Node;
+use crate::idempotency::IdempotencySpec;
 use crate::signature::SignatureSpec;
 
 /// One workflow version's definition (SPEC §3).
@@ -54,9 +55,9 @@ pub struct Trigger {
     /// Checked on the raw body before parsing (SPEC §3.1); `null` or absent: none.
     #[serde(default)]
     pub signature: Option<SignatureSpec>,
-    /// Accepted only as `null` until idempotency keys exist (see validation).
+    /// Which value names a call, so that retries start one execution (SPEC §3.1).
     #[serde(default)]
-    pub idempotency: Option<Value>,
+    pub idempotency: Option<IdempotencySpec>,
     /// CIDRs or addresses the caller must come from (SPEC §3.1); empty: anyone.
     #[serde(default)]
     pub allowed_ips: Vec<String>,

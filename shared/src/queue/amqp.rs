@@ -285,9 +285,12 @@ impl AmqpConsumer {
         self.connected.clone()
     }
 
-    fn lose_session(&mut self) {
+    /// Drops a failed session, then waits the current backoff before the next attempt.
+    async fn lose_session_and_wait(&mut self) {
         self.session = None;
         self.connected.store(false, Ordering::SeqCst);
+        tokio::time::sleep(self.backoff).await;
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
     }
 
     async fn open(&self) -> Result<ConsumerSession, lapin::Error> {
@@ -336,10 +339,13 @@ impl QueueConsumer for AmqpConsumer {
         loop {
             let Some(session) = self.session.as_mut() else {
                 match self.open().await {
+                    // The backoff is reset by the first delivery, not here: a broker that
+                    // accepts consumers and drops them again (a node still starting) would
+                    // otherwise be reconnected to in a tight loop, each round handing back the
+                    // prefetched messages and counting a delivery against their limit.
                     Ok(session) => {
                         self.session = Some(session);
                         self.connected.store(true, Ordering::SeqCst);
-                        self.backoff = MIN_BACKOFF;
                     }
                     Err(error) => {
                         tracing::warn!(%error, retry_in = ?self.backoff, "RabbitMQ connection failed");
@@ -355,15 +361,18 @@ impl QueueConsumer for AmqpConsumer {
                 delivery = session.asynchronous.next() => delivery,
             };
             let delivery = match next {
-                Some(Ok(delivery)) => delivery,
+                Some(Ok(delivery)) => {
+                    self.backoff = MIN_BACKOFF;
+                    delivery
+                }
                 Some(Err(error)) => {
-                    tracing::warn!(%error, "RabbitMQ consumer failed; reconnecting");
-                    self.lose_session();
+                    tracing::warn!(%error, retry_in = ?self.backoff, "RabbitMQ consumer failed; reconnecting");
+                    self.lose_session_and_wait().await;
                     continue;
                 }
                 None => {
-                    tracing::warn!("RabbitMQ consumer ended; reconnecting");
-                    self.lose_session();
+                    tracing::warn!(retry_in = ?self.backoff, "RabbitMQ consumer ended; reconnecting");
+                    self.lose_session_and_wait().await;
                     continue;
                 }
             };

@@ -5,7 +5,7 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -74,25 +74,28 @@ pub fn adyen_data(item: &Value) -> String {
 /// nulls, objects and arrays take no part. Numbers are hashed as written in the body (a
 /// re-serialised number could differ from what T-Bank hashed).
 pub fn tbank(body: &[u8], passwords: &[Vec<u8>]) -> Result<(), SignatureError> {
-    let fields: Map<String, Value> = serde_json::from_slice(body).map_err(|_| SignatureError::Missing)?;
+    // One pass over the body: each root value is kept as its text and read only as far as
+    // its kind needs. The map is ordered by key, as the hash wants.
+    let fields: std::collections::BTreeMap<String, &RawValue> =
+        serde_json::from_slice(body).map_err(|_| SignatureError::Missing)?;
     let sent = fields
         .get("Token")
-        .and_then(Value::as_str)
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
         .and_then(|token| hex::decode(token.trim()).ok())
         .ok_or(SignatureError::Missing)?;
-    // Raw texts of the root values, for numbers exactly as sent.
-    let raw: std::collections::BTreeMap<String, &RawValue> =
-        serde_json::from_slice(body).map_err(|_| SignatureError::Missing)?;
     let mut values: Vec<(&str, String)> = Vec::with_capacity(fields.len() + 1);
-    for (key, value) in &fields {
-        let text = match value {
-            Value::String(text) => text.clone(),
-            Value::Bool(flag) => flag.to_string(),
-            Value::Number(_) => raw.get(key).map(|raw| raw.get().to_owned()).unwrap_or_default(),
-            Value::Null | Value::Array(_) | Value::Object(_) => continue,
+    for (key, raw) in &fields {
+        let text = raw.get();
+        let value = match text.as_bytes().first() {
+            Some(b'"') => serde_json::from_str::<String>(text).map_err(|_| SignatureError::Missing)?,
+            Some(b't' | b'f') => text.to_owned(),
+            // Numbers hash as written: a re-serialised number could differ from T-Bank's.
+            Some(b'-' | b'0'..=b'9') => text.to_owned(),
+            // null, objects and arrays take no part.
+            _ => continue,
         };
         if key != "Token" {
-            values.push((key.as_str(), text));
+            values.push((key.as_str(), value));
         }
     }
     let matched = passwords.iter().any(|password| {

@@ -17,7 +17,7 @@ use actix_web::http::header::HeaderMap;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use crate::model::Problem;
+use crate::model::{Problem, MASK};
 pub use spec::{env_reference, Algorithm, Encoding, Preset, SignatureSpec, DEFAULT_TOLERANCE};
 
 /// Why a call's signature was refused (401 `signature_missing|expired|invalid`).
@@ -94,10 +94,17 @@ impl Verifier {
         if spec.secrets.len() > MAX_SECRETS {
             problems.push(Problem::new(format!("{PATH}.secrets"), format!("at most {MAX_SECRETS} secrets")));
         }
-        if spec.tolerance == 0 || spec.tolerance > MAX_TOLERANCE {
+        let tolerance = spec.tolerance.unwrap_or(DEFAULT_TOLERANCE);
+        if tolerance == 0 || tolerance > MAX_TOLERANCE {
             problems.push(Problem::new(
                 format!("{PATH}.tolerance"),
                 format!("must be between 1 and {MAX_TOLERANCE} seconds"),
+            ));
+        }
+        if spec.tolerance.is_some() && !signs_time(spec) {
+            problems.push(Problem::new(
+                format!("{PATH}.tolerance"),
+                format!("{} signs no timestamp, so a tolerance would not apply", spec.preset.as_str()),
             ));
         }
         let mut keys = Vec::new();
@@ -113,13 +120,43 @@ impl Verifier {
             return Err(problems);
         }
         // Bounded by MAX_TOLERANCE above.
-        let tolerance = i64::try_from(spec.tolerance).unwrap_or(i64::MAX);
+        let tolerance = i64::try_from(tolerance).unwrap_or(i64::MAX);
         Ok(Self { preset: spec.preset, keys, tolerance, generic })
+    }
+
+    /// The problems of settings about to be saved. A [`MASK`] in a secret's place stands for
+    /// the secret stored there, restored after this check: it is not checked as a key.
+    pub fn check(spec: &SignatureSpec) -> Vec<Problem> {
+        let mut unmasked = spec.clone();
+        let masked: Vec<usize> = (0..spec.secrets.len()).filter(|i| spec.secrets[*i] == MASK).collect();
+        unmasked.secrets.retain(|secret| secret != MASK);
+        let mut problems = Self::compile(&unmasked).err().unwrap_or_default();
+        if !masked.is_empty() {
+            // Paths of the remaining secrets moved; report them where they were sent.
+            let kept: Vec<usize> = (0..spec.secrets.len()).filter(|i| !masked.contains(i)).collect();
+            for problem in &mut problems {
+                if let Some(index) = secret_index(&problem.path) {
+                    if let Some(original) = kept.get(index) {
+                        problem.path = format!("{PATH}.secrets[{original}]");
+                    }
+                }
+            }
+            // Only masked secrets: the list is not empty once restored.
+            let only_masks = format!("{PATH}.secrets");
+            problems.retain(|problem| problem.path != only_masks);
+        }
+        problems
     }
 
     /// The preset this verifier checks.
     pub fn preset(&self) -> Preset {
         self.preset
+    }
+
+    /// Whether the signature covers fields of a JSON body (Adyen, T-Bank) rather than its
+    /// bytes: the body must then be read as JSON, whatever content type it declares.
+    pub fn signs_json_fields(&self) -> bool {
+        matches!(self.preset, Preset::Adyen | Preset::Tbank)
     }
 
     /// Headers that carry the signature: never stored in `$context`.
@@ -195,12 +232,13 @@ impl Verifier {
                 let raw = header("content-hmac").and_then(|v| headers::prefixed(v, "", Encoding::Base64));
                 let decoded =
                     header("x-content-hmac").and_then(|v| headers::prefixed(v, "", Encoding::Base64));
-                if raw.is_none() && decoded.is_none() {
-                    return Err(SignatureError::Missing);
+                // The MAC over the bytes as sent wins when both come: the decoded form lets a
+                // captured call be re-cut into other fields.
+                match (raw, decoded) {
+                    (Some(sent), _) => verdict(sha256(&[body], &[sent])),
+                    (None, Some(sent)) => verdict(sha256(&[&embedded::url_decoded(body)], &[sent])),
+                    (None, None) => Err(SignatureError::Missing),
                 }
-                let raw_ok = raw.is_some_and(|sent| sha256(&[body], &[sent]));
-                let decoded_ok = decoded.is_some_and(|sent| sha256(&[&embedded::url_decoded(body)], &[sent]));
-                verdict(raw_ok || decoded_ok)
             }
             Preset::Adyen => embedded::adyen(body, &self.keys),
             Preset::Tbank => embedded::tbank(body, &self.keys),
@@ -255,32 +293,62 @@ impl Verifier {
     }
 }
 
-/// A secret's text: the literal, or the `HOOKFLOW_VAR_*` variable it names.
+/// A secret's text: the literal, or the `HOOKFLOW_VAR_*` variable it names. Never empty: an
+/// empty key would let anyone compute a valid signature.
 fn resolve_secret(secret: &str) -> Result<String, String> {
-    if let Some(name) = env_reference(secret) {
-        return crate::template::env_var(name).map(str::to_owned).ok_or_else(|| {
+    if secret == MASK {
+        return Err(format!("{MASK:?} stands for a stored secret, and none is stored here"));
+    }
+    let text = if let Some(name) = env_reference(secret) {
+        crate::template::env_var(name).map(str::to_owned).ok_or_else(|| {
             format!("{{{{$env.{name}}}}} needs the environment variable HOOKFLOW_VAR_{name}")
+        })?
+    } else if secret.contains("{{") {
+        return Err("a secret is a literal or exactly {{$env.NAME}}".into());
+    } else {
+        secret.to_owned()
+    };
+    if text.trim().is_empty() {
+        return Err(match env_reference(secret) {
+            Some(name) => format!("HOOKFLOW_VAR_{name} is empty"),
+            None => "must not be empty".into(),
         });
     }
-    if secret.contains("{{") {
-        return Err("a secret is a literal or exactly {{$env.NAME}}".into());
-    }
-    if secret.is_empty() {
-        return Err("must not be empty".into());
-    }
-    Ok(secret.to_owned())
+    Ok(text)
 }
 
-/// The key bytes each preset signs with.
+/// The index in a `trigger.signature.secrets[i]` path.
+fn secret_index(path: &str) -> Option<usize> {
+    path.strip_prefix(&format!("{PATH}.secrets["))?.strip_suffix(']')?.parse().ok()
+}
+
+/// Whether the preset signs a timestamp, so that `tolerance` means something.
+fn signs_time(spec: &SignatureSpec) -> bool {
+    match spec.preset {
+        Preset::Stripe | Preset::StandardWebhooks | Preset::Slack => true,
+        Preset::Hmac => spec.timestamp_header.is_some(),
+        Preset::Github | Preset::Shopify | Preset::Cloudpayments | Preset::Adyen | Preset::Tbank => false,
+    }
+}
+
+/// The key bytes each preset signs with; never empty.
 fn decode_key(preset: Preset, secret: &str) -> Result<Vec<u8>, String> {
-    match preset {
+    let key = match preset {
         Preset::StandardWebhooks => {
             let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
-            STANDARD.decode(encoded).map_err(|_| "a Standard Webhooks secret is base64 (after whsec_)".into())
+            STANDARD
+                .decode(encoded)
+                .map_err(|_| "a Standard Webhooks secret is base64 (after whsec_)".to_owned())?
         }
-        Preset::Adyen => hex::decode(secret.trim()).map_err(|_| "an Adyen HMAC key is hexadecimal".into()),
-        _ => Ok(secret.as_bytes().to_vec()),
+        Preset::Adyen => {
+            hex::decode(secret.trim()).map_err(|_| "an Adyen HMAC key is hexadecimal".to_owned())?
+        }
+        _ => secret.as_bytes().to_vec(),
+    };
+    if key.is_empty() {
+        return Err("the key is empty".into());
     }
+    Ok(key)
 }
 
 /// Checks the generic preset's fields (required for `hmac`, refused for the others).
@@ -331,6 +399,13 @@ fn check_generic(spec: &SignatureSpec, problems: &mut Vec<Problem>) -> Option<Ge
     };
     if payload.contains(&PayloadPart::Timestamp) && spec.timestamp_header.is_none() {
         problems.push(Problem::new(format!("{PATH}.payload"), "{timestamp} needs timestampHeader"));
+    }
+    // A timestamp that is checked but not signed can be replaced by a replayer.
+    if spec.timestamp_header.is_some() && !payload.is_empty() && !payload.contains(&PayloadPart::Timestamp) {
+        problems.push(Problem::new(
+            format!("{PATH}.payload"),
+            "with timestampHeader the payload must sign {timestamp}",
+        ));
     }
     Some(Generic {
         header: header?,

@@ -54,10 +54,6 @@ pub enum Encoding {
 /// Seconds a signed timestamp may be off, either way, by default.
 pub const DEFAULT_TOLERANCE: u64 = 300;
 
-fn default_tolerance() -> u64 {
-    DEFAULT_TOLERANCE
-}
-
 /// `trigger.signature`.
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -65,8 +61,10 @@ pub struct SignatureSpec {
     pub preset: Preset,
     /// Literals or `{{$env.NAME}}` references; any one may match (rotation).
     pub secrets: Vec<String>,
-    #[serde(default = "default_tolerance")]
-    pub tolerance: u64,
+    /// Seconds a signed timestamp may be off either way ([`DEFAULT_TOLERANCE`] when absent);
+    /// only for presets that sign one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tolerance: Option<u64>,
     /// Generic preset: the header holding the MAC.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<String>,

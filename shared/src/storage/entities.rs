@@ -64,6 +64,8 @@ pub mod execution {
         pub created_at: DateTimeUtc,
         pub started_at: Option<DateTimeUtc>,
         pub finished_at: Option<DateTimeUtc>,
+        /// The idempotency key the execution was started with (raw value).
+        pub idempotency_key: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -110,6 +112,34 @@ pub mod pending_execution {
         pub created_at: DateTimeUtc,
         /// Times it was queued again after a restart.
         pub recoveries: i32,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod idempotency_key {
+    //! Claimed idempotency keys: which execution a key started, and (sync) what it answered.
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+    #[sea_orm(table_name = "idempotency_keys")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub key_hash: String,
+        pub workflow_key: String,
+        pub execution_id: Uuid,
+        pub mode: String,
+        /// `pending` until the first call is answered, then `answered`.
+        pub state: String,
+        /// The first call's answer (sync): `{statusCode, headers, body}`.
+        pub answer: Option<String>,
+        /// When the first call is answered at the latest; a key still pending well after it
+        /// belongs to a call that never got an answer.
+        pub answer_by: DateTimeUtc,
+        pub expires_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -7,7 +7,12 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(Initial), Box::new(AddPendingExecutions), Box::new(AddPendingRecoveries)]
+        vec![
+            Box::new(Initial),
+            Box::new(AddPendingExecutions),
+            Box::new(AddPendingRecoveries),
+            Box::new(AddIdempotencyKeys),
+        ]
     }
 }
 
@@ -132,6 +137,91 @@ impl MigrationTrait for AddPendingRecoveries {
                 Table::alter()
                     .table(PendingExecutions::Table)
                     .drop_column(PendingExecutions::Recoveries)
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum IdempotencyKeys {
+    Table,
+    KeyHash,
+    WorkflowKey,
+    ExecutionId,
+    Mode,
+    State,
+    Answer,
+    AnswerBy,
+    ExpiresAt,
+}
+
+#[derive(DeriveIden)]
+enum ExecutionsIdempotency {
+    #[sea_orm(iden = "executions")]
+    Table,
+    IdempotencyKey,
+}
+
+/// Idempotency keys (SPEC §3.1): one row per claimed key, the durable authority on which
+/// execution a key started; and the key each execution was started with.
+struct AddIdempotencyKeys;
+
+impl MigrationName for AddIdempotencyKeys {
+    fn name(&self) -> &str {
+        "m20261129_000004_idempotency_keys"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddIdempotencyKeys {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(IdempotencyKeys::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(IdempotencyKeys::KeyHash).string_len(64).not_null().primary_key())
+                    .col(ColumnDef::new(IdempotencyKeys::WorkflowKey).string_len(64).not_null())
+                    .col(ColumnDef::new(IdempotencyKeys::ExecutionId).uuid().not_null())
+                    .col(ColumnDef::new(IdempotencyKeys::Mode).string_len(8).not_null())
+                    .col(ColumnDef::new(IdempotencyKeys::State).string_len(16).not_null())
+                    .col(ColumnDef::new(IdempotencyKeys::Answer).text().null())
+                    .col(ColumnDef::new(IdempotencyKeys::AnswerBy).timestamp_with_time_zone().not_null())
+                    .col(ColumnDef::new(IdempotencyKeys::ExpiresAt).timestamp_with_time_zone().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("idempotency_keys_expires_at")
+                    .table(IdempotencyKeys::Table)
+                    .col(IdempotencyKeys::ExpiresAt)
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        if !manager.has_column("executions", "idempotency_key").await? {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(ExecutionsIdempotency::Table)
+                        .add_column(ColumnDef::new(ExecutionsIdempotency::IdempotencyKey).text().null())
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager.drop_table(Table::drop().table(IdempotencyKeys::Table).to_owned()).await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ExecutionsIdempotency::Table)
+                    .drop_column(ExecutionsIdempotency::IdempotencyKey)
                     .to_owned(),
             )
             .await

@@ -3,7 +3,10 @@
 //! start-up loading and the batched execution recorder do.
 
 mod entities;
+mod idempotency;
 mod migration;
+
+pub use idempotency::{Claim, ClaimedKey, KeyState, NewClaim};
 
 use std::sync::Arc;
 
@@ -464,6 +467,7 @@ fn execution_row(record: &ExecutionRecord) -> Result<execution::ActiveModel, Sto
         created_at: Set(record.created_at),
         started_at: Set(record.started_at),
         finished_at: Set(record.finished_at),
+        idempotency_key: Set(record.idempotency_key.clone()),
     })
 }
 
@@ -504,6 +508,7 @@ fn record_from_row(row: execution::Model) -> Result<ExecutionRecord, StorageErro
         created_at: row.created_at,
         started_at: row.started_at,
         finished_at: row.finished_at,
+        idempotency_key: row.idempotency_key,
         jobs: Vec::new(),
     })
 }

@@ -69,6 +69,18 @@ async fn forwarded_for_counts_behind_a_trusted_proxy() {
     // No header: the proxy itself is the caller.
     assert_eq!(call(&app, "behind-proxy", &[]).await.0, 403);
     assert_eq!(call(&app, "behind-proxy", &["junk"]).await.0, 403);
+    // Bytes that are not text could hide the hop that decides: refused, not skipped.
+    let hidden = app
+        .client
+        .post(app.webhook_url("behind-proxy"))
+        .basic_auth("psp", Some("s3cret"))
+        .header("x-forwarded-for", reqwest::header::HeaderValue::from_bytes(b"\xff").unwrap())
+        .header("x-forwarded-for", "198.51.100.7")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hidden.status(), 403);
     // X-Real-IP and Forwarded are not believed.
     let response = app
         .client

@@ -4,6 +4,7 @@ mod admin;
 mod allowed_ips;
 mod bodies;
 mod hardening;
+mod idempotency;
 mod parsing;
 mod service;
 mod signatures;

@@ -130,25 +130,27 @@ async fn signature_secrets_are_write_only() {
         app.admin(Method::GET, "/api/workflows/masked-stripe").send().await.unwrap().json().await.unwrap();
     assert!(!fetched.to_string().contains(SECRET), "{fetched}");
 
-    // Sent back as fetched, with the first secret dropped: the mask keeps the stored second.
-    let mut edited = fetched.clone();
-    edited["trigger"]["signature"]["secrets"] = json!(["********"]);
-    let response = app.admin(Method::PUT, "/api/workflows/masked-stripe").json(&edited).send().await.unwrap();
-    // Position 0 of the stored list is "whsec_first": the mask keeps that one.
+    // Sent back unchanged: the masks keep both stored secrets.
+    let response =
+        app.admin(Method::PUT, "/api/workflows/masked-stripe").json(&fetched).send().await.unwrap();
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
     let body = r#"{"amount":1}"#;
     let now = unix_now();
-    assert_eq!(
-        post(&app, "masked-stripe", body, Some(stripe_header("whsec_first", now, body.as_bytes())))
-            .await
-            .status(),
-        200
-    );
-    refused_with(
-        post(&app, "masked-stripe", body, Some(stripe_header(SECRET, now, body.as_bytes()))).await,
-        "signature_invalid",
-    )
-    .await;
+    for secret in ["whsec_first", SECRET] {
+        let signature = Some(stripe_header(secret, now, body.as_bytes()));
+        assert_eq!(post(&app, "masked-stripe", body, signature).await.status(), 200);
+    }
+    // Dropping one by sending fewer masks is ambiguous: refused, not guessed.
+    let mut edited = fetched.clone();
+    edited["trigger"]["signature"]["secrets"] = json!(["********"]);
+    let response = app.admin(Method::PUT, "/api/workflows/masked-stripe").json(&edited).send().await.unwrap();
+    assert_eq!(response.status(), 422);
+    // Removing the leaked first one: the remaining one sent in full.
+    edited["trigger"]["signature"]["secrets"] = json!([SECRET]);
+    let response = app.admin(Method::PUT, "/api/workflows/masked-stripe").json(&edited).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let signature = Some(stripe_header("whsec_first", now, body.as_bytes()));
+    refused_with(post(&app, "masked-stripe", body, signature).await, "signature_invalid").await;
 
     // A mask where nothing is stored is refused, naming the position.
     edited["trigger"]["signature"]["secrets"] = json!(["********", "********"]);
@@ -169,4 +171,30 @@ async fn bad_signature_settings_are_refused_at_save() {
     let paths: Vec<&str> =
         body["error"]["problems"].as_array().unwrap().iter().map(|p| p["path"].as_str().unwrap()).collect();
     assert_eq!(paths, vec!["trigger.signature.secrets", "trigger.signature.tolerance"]);
+}
+
+#[tokio::test]
+async fn fetched_workflows_save_back_unchanged_whatever_the_secret_format() {
+    let app = spawn_app().await;
+    // These presets decode their secrets (base64, hex): the mask must not be decoded as one.
+    for (key, preset, secret) in [
+        ("masked-standard", "standard-webhooks", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        ("masked-adyen", "adyen", "44782DEF547AAA06C910C43932B1EB0C71FC68D9D0C057550C48EC2ACF6BA056"),
+    ] {
+        let mut definition = workflow(key, false, json!([]));
+        definition["trigger"]["signature"] = json!({"preset": preset, "secrets": [secret]});
+        app.create_workflow(definition).await;
+        let fetched: Value = app
+            .admin(Method::GET, &format!("/api/workflows/{key}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(fetched["trigger"]["signature"]["secrets"], json!(["********"]));
+        let response =
+            app.admin(Method::PUT, &format!("/api/workflows/{key}")).json(&fetched).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{key}: {}", response.text().await.unwrap());
+    }
 }

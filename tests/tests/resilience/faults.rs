@@ -46,9 +46,13 @@ async fn wait_recorded(
             return records;
         }
         if Instant::now() >= deadline {
-            let logs = app.cluster().map(|cluster| cluster.log_tails()).unwrap_or_default();
+            let (logs, depths) = match app.cluster() {
+                Some(cluster) => (cluster.log_tails(), cluster.queue_depths().await),
+                None => (String::new(), String::new()),
+            };
             panic!(
-                "{missing} of {} accepted executions were never recorded; the processes logged:\n{logs}",
+                "{missing} of {} accepted executions were never recorded; queues: {depths}; \
+                 the processes logged:\n{logs}",
                 accepted.len()
             );
         }

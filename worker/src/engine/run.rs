@@ -103,6 +103,7 @@ pub async fn run_execution(
         created_at: request.created_at,
         started_at: Some(started_at),
         finished_at: Some(Utc::now()),
+        idempotency_key: request.idempotency_key,
         jobs,
     };
     Outcome { record, reply }
@@ -176,6 +177,7 @@ mod tests {
             reply_to: Some("local".into()),
             deadline: None,
             created_at: Utc::now(),
+            idempotency_key: None,
         }
     }
 

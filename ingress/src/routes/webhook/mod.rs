@@ -4,6 +4,7 @@
 
 mod answer;
 mod auth;
+mod idempotency;
 pub mod request;
 
 use std::sync::Arc;
@@ -35,7 +36,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// A failure, with the execution id when one had been assigned.
-struct Failure {
+pub(crate) struct Failure {
     error: ApiError,
     execution_id: Option<Uuid>,
 }
@@ -113,7 +114,15 @@ async fn handle(
         request::read_body(payload, declared, settings.max_body_bytes, settings.body_timeout, &mut memory)
             .await?
             .freeze();
-    // On the bytes as sent, before anything is parsed: a forged call costs no parsing.
+    // Adyen and T-Bank sign fields inside a JSON body: it is read as JSON whatever type it
+    // declares, so the fields checked are the fields the workflow sees.
+    let kind = match &workflow.signature {
+        SignatureCheck::On(verifier) if verifier.signs_json_fields() => BodyKind::Json,
+        _ => BodyKind::of(request::content_type(request)),
+    };
+    // Reserved before the signature check, which parses the body for those two presets.
+    memory.grow(body::parse_cost(&kind, &raw))?;
+    // On the bytes as sent, before the body is parsed for the workflow.
     match &workflow.signature {
         SignatureCheck::Off => {}
         SignatureCheck::On(verifier) => {
@@ -121,8 +130,6 @@ async fn handle(
         }
         SignatureCheck::Unusable => return Err(ApiError::Unavailable(Unavailable::SignatureSecrets).into()),
     }
-    let kind = BodyKind::of(request::content_type(request));
-    memory.grow(body::parse_cost(&kind, &raw))?;
     let parsed = request::parse_body(&kind, raw.clone()).await?;
     request::check_body(&parsed.body)?;
     let unstored = match &workflow.signature {
@@ -145,6 +152,37 @@ async fn handle(
     let now = Utc::now();
     // The sync caller's wait starts now and covers publishing too.
     let answer_by = wait.map(|wait| tokio::time::Instant::now() + wait);
+    // A key names the call: a duplicate of a call already taken is answered here, unrun.
+    let key = workflow.idempotency.as_ref().and_then(|rule| rule.key_of(&context).map(|key| (rule, key)));
+    let owned = match &key {
+        None => None,
+        Some((rule, key)) => {
+            let latest =
+                now + chrono::Duration::from_std(wait.unwrap_or(settings.sync_timeout)).unwrap_or_default();
+            let call = idempotency::KeyedCall {
+                rule,
+                key,
+                execution_id,
+                mode,
+                answer_by: latest,
+                context: &context,
+            };
+            let claimed = idempotency::claim(&state.storage, workflow, call).await;
+            match claimed {
+                Ok(idempotency::Decision::Run(owned)) => Some(owned),
+                Ok(idempotency::Decision::Answer(response)) => {
+                    state.metrics.duplicate(&definition.key);
+                    return Ok(response);
+                }
+                Err(failure) => {
+                    if matches!(failure.error, ApiError::DuplicateInProgress) {
+                        state.metrics.duplicate(&definition.key);
+                    }
+                    return Err(failure);
+                }
+            }
+        }
+    };
     let execution = ExecutionRequest {
         execution_id,
         workflow_key: definition.key.clone(),
@@ -154,6 +192,7 @@ async fn handle(
         reply_to: wait.map(|_| state.replies.address().to_owned()),
         deadline: wait.and_then(|w| chrono::Duration::from_std(w).ok()).map(|w| now + w),
         created_at: now,
+        idempotency_key: key.map(|(_, key)| key),
     };
 
     let Some(answer_by) = answer_by else {
@@ -161,18 +200,26 @@ async fn handle(
         // the execution is queued, so it is sent once the queue has confirmed it.
         let (headers, body) =
             answer::render_trigger_response(&definition.trigger.response, &execution.context);
-        publish(state, execution).await.map_err(fail)?;
+        if let Err(error) = publish(state, execution).await {
+            idempotency::settle(owned, &state.storage, idempotency::Settled::Failed).await;
+            return Err(fail(error));
+        }
         drop(memory);
+        idempotency::settle(owned, &state.storage, idempotency::Settled::Queued).await;
         let mut response = answer::build(definition.trigger.response.status_code, &headers, &body);
         set_execution_header(&mut response, execution_id);
         return Ok(response);
     };
 
     // Registered before publishing so a fast worker's reply cannot arrive unobserved.
-    let mut waiter = state.replies.register(execution_id).map_err(|error| {
-        tracing::warn!(execution = %execution_id, %error, "sync webhook refused: replies cannot be received");
-        fail(ApiError::Unavailable(Unavailable::Replies))
-    })?;
+    let mut waiter = match state.replies.register(execution_id) {
+        Ok(waiter) => waiter,
+        Err(error) => {
+            tracing::warn!(execution = %execution_id, %error, "sync webhook refused: replies cannot be received");
+            idempotency::settle(owned, &state.storage, idempotency::Settled::Failed).await;
+            return Err(fail(ApiError::Unavailable(Unavailable::Replies)));
+        }
+    };
     let _waiting = state.metrics.hold_sync_caller();
     let answered = tokio::time::timeout_at(answer_by, async {
         publish(state, execution).await?;
@@ -185,13 +232,19 @@ async fn handle(
     .await;
     match answered {
         Ok(Ok(reply)) => {
+            // Stored before the caller has it, so a retry after this answer gets the same one.
+            idempotency::settle(owned, &state.storage, idempotency::Settled::Replied(&reply)).await;
             let mut response = answer::build(reply.status_code, &reply.headers, &reply.body);
             set_execution_header(&mut response, execution_id);
             Ok(response)
         }
-        Ok(Err(error)) => Err(fail(error)),
+        Ok(Err(error)) => {
+            idempotency::settle(owned, &state.storage, idempotency::Settled::Failed).await;
+            Err(fail(error))
+        }
         Err(_) => {
             state.metrics.sync_timeout();
+            idempotency::settle(owned, &state.storage, idempotency::Settled::Failed).await;
             Err(fail(ApiError::Timeout))
         }
     }
@@ -214,11 +267,17 @@ async fn publish(state: &AppState, execution: ExecutionRequest) -> Result<(), Ap
 /// Whether the calling client (through trusted proxies) is inside `allowed`.
 fn caller_allowed(request: &HttpRequest, allowed: &[ipnet::IpNet], trusted: &[ipnet::IpNet]) -> bool {
     let Some(peer) = request.peer_addr() else { return false };
-    let forwarded = request.headers().get_all("x-forwarded-for").filter_map(|value| value.to_str().ok());
+    let mut forwarded = Vec::new();
+    for value in request.headers().get_all("x-forwarded-for") {
+        // Unreadable bytes could hide the hop that decides (a proxy appends to the caller's
+        // header): such a call cannot be placed, so it is not let in.
+        let Ok(text) = value.to_str() else { return false };
+        forwarded.push(text);
+    }
     client_ip::client_ip(peer.ip(), forwarded, trusted).is_some_and(|ip| client_ip::is_within(ip, allowed))
 }
 
-fn set_execution_header(response: &mut HttpResponse, id: Uuid) {
+pub(crate) fn set_execution_header(response: &mut HttpResponse, id: Uuid) {
     if let Ok(value) = HeaderValue::from_str(&id.to_string()) {
         response.headers_mut().insert(HeaderName::from_static(EXECUTION_ID_HEADER), value);
     }

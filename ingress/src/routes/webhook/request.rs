@@ -1,6 +1,6 @@
-//! Reading a webhook request into `$context`: the body within its size limit, the content
-//! type check, JSON or form parsing, lower-cased headers without credentials, the qs-parsed
-//! query, and the configured `_var` mappings.
+//! Reading a webhook request into `$context`: the body within its size limit and time, parsed
+//! as its content type says (`hookflow_shared::body`), lower-cased headers without credentials,
+//! the qs-parsed query, `rawBody`, and the configured `_var` mappings.
 
 use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use std::time::Duration;

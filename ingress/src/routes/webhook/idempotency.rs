@@ -1,0 +1,194 @@
+//! Idempotency keys on the webhook path (SPEC §3.1): the first call with a key claims it in the
+//! database (the durable authority, shared by every ingress replica) and runs; a duplicate
+//! within the key's TTL starts nothing and gets the first's answer: the trigger's response
+//! (async), the first's recorded answer (sync, once answered), or 409 `duplicate_in_progress`
+//! while the first is still running. A first sync call not answered 2xx gives its key up, so
+//! the provider's retry runs; a first call never answered at all (its ingress died) is taken
+//! over once its answer is overdue.
+
+use std::time::Duration;
+
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::HttpResponse;
+use chrono::{DateTime, Utc};
+use hookflow_shared::catalog::LiveWorkflow;
+use hookflow_shared::idempotency::{key_hash, IdempotencyRule};
+use hookflow_shared::model::{ExecutionStatus, Mode};
+use hookflow_shared::reply::Reply;
+use hookflow_shared::storage::{Claim, ClaimedKey, KeyState, NewClaim, Storage};
+use hookflow_worker::pool::default_reply;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{answer, set_execution_header, Failure};
+use crate::error::{ApiError, Unavailable};
+
+/// Marks a duplicate's answer.
+pub const DUPLICATE_HEADER: &str = "x-hookflow-duplicate";
+
+/// How long past its deadline a first call's answer may still be on its way before its key is
+/// taken over by a retry.
+const OVERDUE_AFTER: Duration = Duration::from_secs(5);
+
+/// A key this call owns, to settle once its answer is known.
+pub struct OwnedKey {
+    hash: String,
+    execution_id: Uuid,
+}
+
+/// What a call with a key does.
+pub enum Decision {
+    /// Run it; settle the key with [`OwnedKey::settle`].
+    Run(OwnedKey),
+    /// A duplicate: answered without running.
+    Answer(HttpResponse),
+}
+
+/// A call with a key, about to run as `execution_id`.
+pub struct KeyedCall<'a> {
+    pub rule: &'a IdempotencyRule,
+    pub key: &'a str,
+    pub execution_id: Uuid,
+    pub mode: Mode,
+    /// When the call will have been answered at the latest.
+    pub answer_by: DateTime<Utc>,
+    pub context: &'a Value,
+}
+
+/// Claims the call's key for its execution, answering a duplicate.
+pub async fn claim(
+    storage: &Storage,
+    workflow: &LiveWorkflow,
+    call: KeyedCall<'_>,
+) -> Result<Decision, Failure> {
+    let KeyedCall { rule, key, execution_id, mode, answer_by, context } = call;
+    let definition = &workflow.definition;
+    let hash = key_hash(&definition.key, key);
+    let ttl = chrono::Duration::seconds(i64::try_from(rule.ttl).unwrap_or(i64::MAX));
+    let overdue = chrono::Duration::from_std(OVERDUE_AFTER).unwrap_or_default();
+    let claim = NewClaim {
+        key_hash: &hash,
+        workflow_key: &definition.key,
+        execution_id,
+        mode,
+        answer_by: answer_by + overdue,
+        expires_at: Utc::now() + ttl,
+    };
+    let unavailable = |error: hookflow_shared::storage::StorageError| {
+        tracing::warn!(%error, workflow = %definition.key, "idempotency key could not be claimed");
+        Failure::from(ApiError::Unavailable(Unavailable::Idempotency))
+    };
+    match storage.claim_key(&claim).await.map_err(unavailable)? {
+        Claim::First => {}
+        Claim::Duplicate(held) if held.state == KeyState::Pending && held.answer_by < Utc::now() => {
+            // Its answer was never stored: its caller went away, or its ingress stopped. What
+            // the execution's record says decides: a run that answered 2xx keeps the key (and
+            // its answer becomes the duplicates'); otherwise the key is free for this retry,
+            // unless another retry took it first.
+            if let Some(answer) = recorded_answer(storage, &held).await.map_err(unavailable)? {
+                let _ = storage.answer_key(&hash, held.execution_id, answer.as_ref()).await;
+                let answered = ClaimedKey { state: KeyState::Answered, answer, ..held };
+                return duplicate_answer(workflow, &answered, context).map(Decision::Answer);
+            }
+            let taken = storage.take_over_key(held.execution_id, &claim).await.map_err(unavailable)?;
+            if !taken {
+                return Err(in_progress(held.execution_id));
+            }
+            tracing::info!(workflow = %definition.key, stale = %held.execution_id, "idempotency key taken over from a call never answered");
+        }
+        Claim::Duplicate(held) => return duplicate_answer(workflow, &held, context).map(Decision::Answer),
+    }
+    Ok(Decision::Run(OwnedKey { hash, execution_id }))
+}
+
+impl OwnedKey {
+    /// Settles the key once the call's answer is known: kept (with the answer duplicates will
+    /// get) when it was 2xx, given up otherwise. Best effort: a failure is logged, and a key
+    /// left pending is taken over once its answer is overdue.
+    pub async fn settle(self, storage: &Storage, answered: Settled<'_>) {
+        let result = match answered {
+            Settled::Queued => storage.answer_key(&self.hash, self.execution_id, None).await,
+            Settled::Replied(reply) if (200..300).contains(&reply.status_code) => {
+                let answer = serde_json::to_value(reply).unwrap_or(Value::Null);
+                storage.answer_key(&self.hash, self.execution_id, Some(&answer)).await
+            }
+            Settled::Replied(_) | Settled::Failed => storage.release_key(&self.hash, self.execution_id).await,
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, execution = %self.execution_id, "settling an idempotency key failed");
+        }
+    }
+}
+
+/// [`OwnedKey::settle`] for a call that may own a key.
+pub async fn settle(owned: Option<OwnedKey>, storage: &Storage, how: Settled<'_>) {
+    if let Some(owned) = owned {
+        owned.settle(storage, how).await;
+    }
+}
+
+/// How a call that owns a key ended.
+pub enum Settled<'a> {
+    /// Async: queued, answered with the trigger's response.
+    Queued,
+    /// Sync: answered with this reply.
+    Replied(&'a Reply),
+    /// Not answered 2xx (refused, timed out, failed): the provider will retry.
+    Failed,
+}
+
+/// For a first call whose answer was never stored: `Some(answer)` when its execution ran and
+/// its caller was (or would have been) answered 2xx — `Some(None)` for a recorded async run,
+/// `Some(Some(reply))` for a sync one — else `None`.
+async fn recorded_answer(
+    storage: &Storage,
+    held: &ClaimedKey,
+) -> Result<Option<Option<Value>>, hookflow_shared::storage::StorageError> {
+    let Some(record) = storage.get_execution(held.execution_id).await? else { return Ok(None) };
+    if held.mode == Mode::Async {
+        return Ok(Some(None));
+    }
+    // Without a Response node the reply was the default one, not stored with the record.
+    let reply = match &record.response {
+        Some(reply) => reply.clone(),
+        None if record.status == ExecutionStatus::Aborted => return Ok(None),
+        None => serde_json::to_value(default_reply(&record)).unwrap_or(Value::Null),
+    };
+    let code = reply.get("statusCode").and_then(Value::as_u64).unwrap_or(0);
+    Ok((200..300).contains(&code).then_some(Some(reply)))
+}
+
+/// The answer a duplicate gets.
+fn duplicate_answer(
+    workflow: &LiveWorkflow,
+    held: &ClaimedKey,
+    context: &Value,
+) -> Result<HttpResponse, Failure> {
+    let mut response = match (held.mode, held.state, &held.answer) {
+        (_, KeyState::Pending, _) => return Err(in_progress(held.execution_id)),
+        (Mode::Async, KeyState::Answered, _) => {
+            let configured = &workflow.definition.trigger.response;
+            let (headers, body) = answer::render_trigger_response(configured, context);
+            answer::build(configured.status_code, &headers, &body)
+        }
+        (Mode::Sync, KeyState::Answered, Some(stored)) => {
+            match serde_json::from_value::<Reply>(stored.clone()) {
+                Ok(reply) => answer::build(reply.status_code, &reply.headers, &reply.body),
+                Err(error) => {
+                    tracing::warn!(%error, execution = %held.execution_id, "stored idempotent answer is unreadable");
+                    return Err(in_progress(held.execution_id));
+                }
+            }
+        }
+        (Mode::Sync, KeyState::Answered, None) => return Err(in_progress(held.execution_id)),
+    };
+    set_execution_header(&mut response, held.execution_id);
+    response
+        .headers_mut()
+        .insert(HeaderName::from_static(DUPLICATE_HEADER), HeaderValue::from_static("true"));
+    Ok(response)
+}
+
+fn in_progress(first: Uuid) -> Failure {
+    Failure { error: ApiError::DuplicateInProgress, execution_id: Some(first) }
+}
