@@ -31,6 +31,9 @@ pub struct ExecutionRequest {
     /// The idempotency key the call carried (raw value), kept in the record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// The execution this one replays (`POST /api/executions/{id}/replay`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<Uuid>,
 }
 
 /// The queue's wire format: a tagged, versioned envelope so that old and new processes can
@@ -77,6 +80,9 @@ pub struct ExecutionRecord {
     /// The idempotency key the call carried (raw value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// The execution this one replays.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<Uuid>,
     #[serde(default)]
     pub jobs: Vec<JobRecord>,
 }
@@ -99,6 +105,7 @@ impl ExecutionRecord {
             started_at: None,
             finished_at: Some(Utc::now()),
             idempotency_key: request.idempotency_key.clone(),
+            replay_of: request.replay_of,
             jobs: Vec::new(),
         }
     }
@@ -129,6 +136,7 @@ pub(crate) fn sample_request(mode: Mode) -> ExecutionRequest {
         deadline: None,
         created_at: Utc::now(),
         idempotency_key: None,
+        replay_of: None,
     }
 }
 
@@ -149,6 +157,7 @@ mod tests {
             deadline: None,
             created_at: Utc::now(),
             idempotency_key: Some("evt_1".into()),
+            replay_of: None,
         };
         let wire = serde_json::to_value(QueueMessage::ExecuteV1(request.clone())).unwrap();
         assert_eq!(wire["type"], "execute.v1");

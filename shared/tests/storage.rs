@@ -75,6 +75,7 @@ fn record(key: &str, status: ExecutionStatus, created_at: chrono::DateTime<Utc>)
         started_at: Some(created_at),
         finished_at: Some(created_at),
         idempotency_key: Some("evt_1".into()),
+        replay_of: None,
         jobs: vec![
             JobRecord {
                 node_key: "a".into(),

@@ -66,6 +66,8 @@ pub mod execution {
         pub finished_at: Option<DateTimeUtc>,
         /// The idempotency key the execution was started with (raw value).
         pub idempotency_key: Option<String>,
+        /// The execution this one replays.
+        pub replay_of: Option<Uuid>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

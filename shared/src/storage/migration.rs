@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddPendingExecutions),
             Box::new(AddPendingRecoveries),
             Box::new(AddIdempotencyKeys),
+            Box::new(AddReplayOf),
         ]
     }
 }
@@ -161,6 +162,44 @@ enum ExecutionsIdempotency {
     #[sea_orm(iden = "executions")]
     Table,
     IdempotencyKey,
+    ReplayOf,
+}
+
+/// Which execution a replay replays (`POST /api/executions/{id}/replay`).
+struct AddReplayOf;
+
+impl MigrationName for AddReplayOf {
+    fn name(&self) -> &str {
+        "m20261129_000005_replay_of"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddReplayOf {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.has_column("executions", "replay_of").await? {
+            return Ok(());
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ExecutionsIdempotency::Table)
+                    .add_column(ColumnDef::new(ExecutionsIdempotency::ReplayOf).uuid().null())
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(ExecutionsIdempotency::Table)
+                    .drop_column(ExecutionsIdempotency::ReplayOf)
+                    .to_owned(),
+            )
+            .await
+    }
 }
 
 /// Idempotency keys (SPEC §3.1): one row per claimed key, the durable authority on which

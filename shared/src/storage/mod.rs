@@ -468,6 +468,7 @@ fn execution_row(record: &ExecutionRecord) -> Result<execution::ActiveModel, Sto
         started_at: Set(record.started_at),
         finished_at: Set(record.finished_at),
         idempotency_key: Set(record.idempotency_key.clone()),
+        replay_of: Set(record.replay_of),
     })
 }
 
@@ -509,6 +510,7 @@ fn record_from_row(row: execution::Model) -> Result<ExecutionRecord, StorageErro
         started_at: row.started_at,
         finished_at: row.finished_at,
         idempotency_key: row.idempotency_key,
+        replay_of: row.replay_of,
         jobs: Vec::new(),
     })
 }

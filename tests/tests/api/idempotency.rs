@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 
 use futures_util::future::join_all;
-use hookflow_tests::{distributed, execution_id, spawn_app, spawn_app_with, workflow, Options, TestApp};
+use hookflow_tests::{execution_id, spawn_app, spawn_app_with, workflow, Options, TestApp};
 use reqwest::{Method, Response};
 use serde_json::{json, Value};
 
@@ -41,14 +41,41 @@ async fn recorded(app: &TestApp, key: &str, expected: usize) -> Vec<Value> {
     data
 }
 
+/// Waits until every ingress serves `key` (distributed: a new workflow reaches the other
+/// replica by announcement). The workflow has basic authentication, so a call without it is
+/// refused with 401 by an ingress that knows the workflow (404 otherwise), running nothing.
+async fn served_everywhere(app: &TestApp, key: &str) {
+    for base in &app.bases {
+        let url = format!("{base}/api/webhook:trigger/{key}");
+        let mut served = false;
+        for _ in 0..100 {
+            let probe = app.client.post(&url).json(&json!({})).send().await;
+            if probe.is_ok_and(|response| response.status() == 401) {
+                served = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(served, "{base} never served {key}");
+    }
+}
+
 #[tokio::test]
 async fn concurrent_duplicates_start_one_execution() {
-    let app = spawn_app().await;
-    app.create_workflow(keyed("idem-async", false, json!([]))).await;
+    let mut app = spawn_app().await;
+    // Distributed: Redis is flushed between the first call and a retry.
+    let redis_url = app.cluster().map(|cluster| cluster.redis_url().to_owned());
+    let mut definition = keyed("idem-async", false, json!([]));
+    definition["trigger"]["basicAuthentication"] = json!({"username": "psp", "password": "s3cret"});
+    app.create_workflow(definition).await;
+    served_everywhere(&app, "idem-async").await;
+    let post = |body: Value| {
+        app.client.post(app.webhook_url("idem-async")).basic_auth("psp", Some("s3cret")).json(&body).send()
+    };
     // Spread over every ingress replica (two in distributed mode).
     let calls = (0..20).map(|i| {
         let url = format!("{}/api/webhook:trigger/idem-async", app.bases[i % app.bases.len()]);
-        app.client.post(url).json(&json!({"id": "evt_1", "n": i})).send()
+        app.client.post(url).basic_auth("psp", Some("s3cret")).json(&json!({"id": "evt_1", "n": i})).send()
     });
     let responses: Vec<Response> = join_all(calls).await.into_iter().map(Result::unwrap).collect();
     // The first's answer for all, or "retry" for those that came while it was being queued.
@@ -70,13 +97,11 @@ async fn concurrent_duplicates_start_one_execution() {
     assert_eq!(records[0]["idempotencyKey"], "evt_1");
 
     // A later retry, even after a Redis flush, is a duplicate with the trigger's response.
-    if distributed() {
-        let mut app = app;
-        let redis_url = app.cluster().unwrap().redis_url().to_owned();
+    if let Some(redis_url) = redis_url {
         let client = redis::Client::open(redis_url).unwrap();
         let mut connection = client.get_multiplexed_async_connection().await.unwrap();
         let _: () = redis::cmd("FLUSHALL").query_async(&mut connection).await.unwrap();
-        let retry = app.post_json("idem-async", &json!({"id": "evt_1"})).await;
+        let retry = post(json!({"id": "evt_1"})).await.unwrap();
         assert_eq!(retry.status(), 200);
         assert!(is_duplicate(&retry));
         assert_eq!(execution_id(&retry), first);
@@ -84,13 +109,13 @@ async fn concurrent_duplicates_start_one_execution() {
         assert_eq!(recorded(&app, "idem-async", 1).await.len(), 1);
         return;
     }
-    let retry = app.post_json("idem-async", &json!({"id": "evt_1"})).await;
+    let retry = post(json!({"id": "evt_1"})).await.unwrap();
     assert!(is_duplicate(&retry));
     assert_eq!(execution_id(&retry), first);
     // Another key runs; no key at all runs every time.
-    assert!(!is_duplicate(&app.post_json("idem-async", &json!({"id": "evt_2"})).await));
-    assert!(!is_duplicate(&app.post_json("idem-async", &json!({"n": 1})).await));
-    assert!(!is_duplicate(&app.post_json("idem-async", &json!({"n": 2})).await));
+    assert!(!is_duplicate(&post(json!({"id": "evt_2"})).await.unwrap()));
+    assert!(!is_duplicate(&post(json!({"n": 1})).await.unwrap()));
+    assert!(!is_duplicate(&post(json!({"n": 2})).await.unwrap()));
     assert_eq!(recorded(&app, "idem-async", 4).await.len(), 4);
 }
 

@@ -6,6 +6,7 @@ mod bodies;
 mod hardening;
 mod idempotency;
 mod parsing;
+mod replay;
 mod service;
 mod signatures;
 mod webhook_async;

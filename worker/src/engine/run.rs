@@ -104,6 +104,7 @@ pub async fn run_execution(
         started_at: Some(started_at),
         finished_at: Some(Utc::now()),
         idempotency_key: request.idempotency_key,
+        replay_of: request.replay_of,
         jobs,
     };
     Outcome { record, reply }
@@ -178,6 +179,7 @@ mod tests {
             deadline: None,
             created_at: Utc::now(),
             idempotency_key: None,
+            replay_of: None,
         }
     }
 

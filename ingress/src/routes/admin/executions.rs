@@ -1,8 +1,10 @@
-//! `GET /api/workflows/{key}/executions` (newest first, cursor-paged) and
-//! `GET /api/executions/{id}` (with jobs).
+//! `GET /api/workflows/{key}/executions` (newest first, cursor-paged, filtered by status),
+//! `GET /api/executions/{id}` (with jobs) and `POST /api/executions/{id}/replay` (SPEC §8).
 
 use actix_web::{web, HttpResponse};
-use hookflow_shared::model::ExecutionStatus;
+use chrono::Utc;
+use hookflow_shared::execution::ExecutionRequest;
+use hookflow_shared::model::{ExecutionStatus, Mode};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -16,7 +18,8 @@ const MAX_LIMIT: u64 = 100;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/workflows/{key}/executions", web::get().to(list))
-        .route("/api/executions/{id}", web::get().to(get));
+        .route("/api/executions/{id}", web::get().to(get))
+        .route("/api/executions/{id}/replay", web::post().to(replay));
 }
 
 #[derive(Deserialize)]
@@ -67,4 +70,68 @@ async fn get(_: Admin, id: web::Path<String>, state: web::Data<AppState>) -> Res
     let uuid = Uuid::parse_str(&id).map_err(|_| missing())?;
     let record = state.storage.get_execution(uuid).await?.ok_or_else(missing)?;
     Ok(HttpResponse::Ok().json(record))
+}
+
+/// Which definition a replay runs.
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum ReplayVersion {
+    /// The version the original execution ran (the default).
+    #[default]
+    Original,
+    /// The workflow's current version.
+    Latest,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ReplayRequest {
+    #[serde(default)]
+    version: ReplayVersion,
+}
+
+/// Runs a recorded execution's context again as a new async execution (`replayOf` set), with
+/// no idempotency check: replaying is how an operator runs a callback again on purpose.
+async fn replay(
+    _: Admin,
+    id: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    // No body means the defaults; a body must say something valid.
+    let asked: ReplayRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ReplayRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::BadRequest(format!("the body must be {{\"version\": \"original\" | \"latest\"}}: {e}"))
+        })?
+    };
+    let missing = || ApiError::NotFound(format!("no execution has the id {:?}", id.as_str()));
+    let uuid = Uuid::parse_str(&id).map_err(|_| missing())?;
+    let original = state.storage.get_execution(uuid).await?.ok_or_else(missing)?;
+    let version = match asked.version {
+        ReplayVersion::Original => original.version,
+        ReplayVersion::Latest => {
+            let live = state.catalog.get(&original.workflow_key).ok_or_else(|| {
+                ApiError::NotFound(format!("workflow {:?} no longer exists", original.workflow_key))
+            })?;
+            live.version
+        }
+    };
+    let execution_id = Uuid::now_v7();
+    let execution = ExecutionRequest {
+        execution_id,
+        workflow_key: original.workflow_key,
+        version,
+        mode: Mode::Async,
+        context: original.context,
+        reply_to: None,
+        deadline: None,
+        created_at: Utc::now(),
+        idempotency_key: None,
+        replay_of: Some(original.id),
+    };
+    crate::routes::webhook::publish(&state, execution).await?;
+    tracing::info!(execution = %execution_id, replay_of = %uuid, version, "execution replayed");
+    Ok(HttpResponse::Accepted().json(json!({ "executionId": execution_id })))
 }

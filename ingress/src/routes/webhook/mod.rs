@@ -193,6 +193,7 @@ async fn handle(
         deadline: wait.and_then(|w| chrono::Duration::from_std(w).ok()).map(|w| now + w),
         created_at: now,
         idempotency_key: key.map(|(_, key)| key),
+        replay_of: None,
     };
 
     let Some(answer_by) = answer_by else {
@@ -250,7 +251,8 @@ async fn handle(
     }
 }
 
-async fn publish(state: &AppState, execution: ExecutionRequest) -> Result<(), ApiError> {
+/// Queues an execution, mapping queue failures to their 503s.
+pub(crate) async fn publish(state: &AppState, execution: ExecutionRequest) -> Result<(), ApiError> {
     let started = Instant::now();
     let execution_id = execution.execution_id;
     let result = state.producer.publish(execution).await;
