@@ -90,6 +90,42 @@ impl RedisLink {
         }
     }
 
+    /// `SET key value NX PX ttl_ms`, then the value the key holds: `value` when this call (or
+    /// an earlier try of it) set it, the other one otherwise. Tried again like
+    /// [`RedisLink::publish`]; reading back makes a retried SET that had landed still count.
+    pub async fn set_nx(&self, key: &str, value: &str, ttl_ms: u64) -> Result<String, String> {
+        let mut last_error = String::new();
+        for attempt in 0..PUBLISH_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(MIN_BACKOFF * attempt).await;
+            }
+            let Some(manager) = self.publisher.load_full() else {
+                last_error = "not connected to Redis".into();
+                continue;
+            };
+            let mut connection = ConnectionManager::clone(&manager);
+            let mut set = redis::cmd("SET");
+            set.arg(key).arg(value).arg("NX").arg("PX").arg(ttl_ms);
+            let mut get = redis::cmd("GET");
+            get.arg(key);
+            let both = async {
+                let set: Option<String> = set.query_async(&mut connection).await?;
+                if set.is_some() {
+                    return Ok(Some(value.to_owned()));
+                }
+                get.query_async::<Option<String>>(&mut connection).await
+            };
+            match tokio::time::timeout(COMMAND_TIMEOUT, both).await {
+                Ok(Ok(Some(stored))) => return Ok(stored),
+                // Expired between the two commands: try again.
+                Ok(Ok(None)) => last_error = "the key expired while it was read".into(),
+                Ok(Err(error)) => last_error = error.to_string(),
+                Err(_) => last_error = "Redis did not answer in time".into(),
+            }
+        }
+        Err(last_error)
+    }
+
     /// Whether Redis answers a PING now.
     pub async fn ping(&self) -> bool {
         let Some(manager) = self.publisher.load_full() else { return false };

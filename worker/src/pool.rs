@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use hookflow_shared::catalog::Catalog;
 use hookflow_shared::execution::{ExecutionRecord, ExecutionRequest};
 use hookflow_shared::model::{ExecutionStatus, Mode};
 use hookflow_shared::queue::{Delivery, QueueConsumer, QueueError};
-use hookflow_shared::reply::{Reply, ReplyBus};
+use hookflow_shared::reply::{Answer, Reply, ReplyBus};
 use hookflow_shared::storage::Storage;
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -124,7 +124,7 @@ async fn handle(shared: &Shared, delivery: Delivery) {
             }
         }
     }
-    let (mode, reply_to) = (request.mode, request.reply_to.clone());
+    let (mode, reply_to, deadline) = (request.mode, request.reply_to.clone(), request.deadline);
     let outcome = if request.deadline.is_some_and(|deadline| deadline <= Utc::now()) {
         // The caller has been answered 408 already; running now would act on a request its
         // sender considers failed.
@@ -145,7 +145,13 @@ async fn handle(shared: &Shared, delivery: Delivery) {
             }
         }
     };
-    let record = outcome.record;
+    let mut record = outcome.record;
+    if mode == Mode::Sync && record.status != ExecutionStatus::Aborted {
+        if let Some(reply_to) = &reply_to {
+            let reply = outcome.reply.unwrap_or_else(|| default_reply(&record));
+            answer(shared, &mut record, reply_to, reply, deadline).await;
+        }
+    }
     shared.metrics.observe_execution(&record.workflow_key, record.status.as_str(), started.elapsed());
     if matches!(record.status, ExecutionStatus::Error | ExecutionStatus::Failed) {
         // The reason may quote caller data; the log writer keeps each event on one line.
@@ -157,15 +163,45 @@ async fn handle(shared: &Shared, delivery: Delivery) {
             "execution did not resolve"
         );
     }
-    if mode == Mode::Sync && record.status != ExecutionStatus::Aborted {
-        if let Some(reply_to) = &reply_to {
-            let reply = outcome.reply.unwrap_or_else(|| default_reply(&record));
+    shared.recorder.submit(record, acker).await;
+}
+
+/// Answers the sync caller with `reply` if the caller's time is not up: the right to answer is
+/// taken first ([`ReplyBus::decide`]), so that the caller's answer and the record agree. Lost
+/// (the ingress answered 408) or undecidable (the bus is down, so the ingress cannot deliver a
+/// reply either), the run is recorded `aborted` / `timeout` without a response. Won, the
+/// reply sent is the record's response.
+async fn answer(
+    shared: &Shared,
+    record: &mut ExecutionRecord,
+    reply_to: &str,
+    reply: Reply,
+    deadline: Option<DateTime<Utc>>,
+) {
+    let keep_until = deadline.unwrap_or_else(Utc::now) + chrono::Duration::seconds(60);
+    match shared.replies.decide(record.id, Answer::Reply, keep_until).await {
+        Ok(true) => {
+            record.response = serde_json::to_value(&reply).ok();
             if let Err(error) = shared.replies.publish(reply_to, reply).await {
                 tracing::warn!(%error, execution = %record.id, "sending the sync reply failed");
             }
         }
+        Ok(false) => {
+            tracing::info!(execution = %record.id, "the caller was answered 408 first; recorded as aborted");
+            abort_for_timeout(record);
+        }
+        Err(error) => {
+            tracing::warn!(%error, execution = %record.id, "who answers the caller cannot be decided; recorded as aborted");
+            abort_for_timeout(record);
+        }
     }
-    shared.recorder.submit(record, acker).await;
+}
+
+/// The record of a run whose caller got 408: what ran stays, no response was sent.
+fn abort_for_timeout(record: &mut ExecutionRecord) {
+    record.status = ExecutionStatus::Aborted;
+    record.reason = Some("timeout".into());
+    record.response = None;
 }
 
 /// Returns a delivery that could not be handled (storage unreachable): after a pause, so a

@@ -1,15 +1,27 @@
 //! The embedded reply bus: workers and the ingress share one process, so a reply is handed
-//! straight to the waiting request.
+//! straight to the waiting request, and who answers a caller is decided in a shared map.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{PendingReplies, Reply, ReplyBus, ReplyError, ReplyWaiter};
+use super::{Answer, PendingReplies, Reply, ReplyBus, ReplyError, ReplyWaiter};
+
+/// Decisions kept before expired ones are looked for: the map holds only executions whose
+/// caller is still unanswered, or timed out with the worker not yet done.
+const PRUNE_ABOVE: usize = 4096;
+
+/// Who answers each caller, and until when the decision is kept.
+type Decisions = HashMap<Uuid, (Answer, DateTime<Utc>)>;
 
 /// In-process replies.
 #[derive(Clone, Default)]
 pub struct MemoryReplyBus {
     pending: PendingReplies,
+    decisions: Arc<Mutex<Decisions>>,
 }
 
 impl MemoryReplyBus {
@@ -37,12 +49,57 @@ impl ReplyBus for MemoryReplyBus {
         self.pending.deliver(reply);
         Ok(())
     }
+
+    async fn decide(
+        &self,
+        execution_id: Uuid,
+        answer: Answer,
+        keep_until: DateTime<Utc>,
+    ) -> Result<bool, ReplyError> {
+        let mut decisions = self.decisions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((decided, _)) = decisions.get(&execution_id) {
+            let won = *decided == answer;
+            // Both sides have now looked: nothing more to decide.
+            decisions.remove(&execution_id);
+            return Ok(won);
+        }
+        if decisions.len() >= PRUNE_ABOVE {
+            let now = Utc::now();
+            decisions.retain(|_, (_, until)| *until > now);
+        }
+        decisions.insert(execution_id, (answer, keep_until));
+        Ok(true)
+    }
+
+    fn forget(&self, execution_id: Uuid) {
+        self.decisions.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&execution_id);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[tokio::test]
+    async fn the_first_side_to_decide_answers() {
+        let bus = MemoryReplyBus::new();
+        let until = Utc::now() + chrono::Duration::seconds(60);
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        assert!(bus.decide(a, Answer::Reply, until).await.unwrap());
+        assert!(!bus.decide(a, Answer::Timeout, until).await.unwrap(), "the worker took it");
+        assert!(bus.decide(b, Answer::Timeout, until).await.unwrap());
+        assert!(!bus.decide(b, Answer::Reply, until).await.unwrap(), "the ingress took it");
+        bus.forget(a);
+        assert!(bus.decisions.lock().unwrap().is_empty());
+        // Expired decisions of callers nobody came back for are dropped as new ones come.
+        let past = Utc::now() - chrono::Duration::seconds(1);
+        for _ in 0..PRUNE_ABOVE {
+            bus.decide(Uuid::now_v7(), Answer::Timeout, past).await.unwrap();
+        }
+        bus.decide(Uuid::now_v7(), Answer::Timeout, until).await.unwrap();
+        assert_eq!(bus.decisions.lock().unwrap().len(), 1);
+    }
 
     #[tokio::test]
     async fn reply_reaches_its_waiter_and_late_replies_are_dropped() {

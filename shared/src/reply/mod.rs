@@ -13,6 +13,7 @@ pub use pending::{PendingReplies, ReplyWaiter};
 pub use redis::{reply_channel, RedisReplyBus};
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
@@ -31,6 +32,24 @@ pub struct Reply {
     pub body: Value,
 }
 
+/// Who answers a sync caller: the worker, with the run's reply, or the ingress, with 408 once
+/// the caller's time is up. Decided once per execution ([`ReplyBus::decide`]), so the caller's
+/// answer and the execution's record always agree (408 ⇔ `aborted`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Reply,
+    Timeout,
+}
+
+impl Answer {
+    fn as_str(self) -> &'static str {
+        match self {
+            Answer::Reply => "reply",
+            Answer::Timeout => "timeout",
+        }
+    }
+}
+
 /// Why a reply could not be sent or waited for.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplyError {
@@ -47,4 +66,15 @@ pub trait ReplyBus: Send + Sync + 'static {
     fn register(&self, execution_id: Uuid) -> Result<ReplyWaiter, ReplyError>;
     /// Sends a reply to the instance at `reply_to`. A reply nobody waits for any more is dropped.
     async fn publish(&self, reply_to: &str, reply: Reply) -> Result<(), ReplyError>;
+    /// Takes the right to answer `execution_id`'s caller with `answer`: `Ok(true)` once, to
+    /// the first side that asks; `Ok(false)` when the other side decided first. The decision
+    /// is kept at least until `keep_until` (past the caller's deadline).
+    async fn decide(
+        &self,
+        execution_id: Uuid,
+        answer: Answer,
+        keep_until: DateTime<Utc>,
+    ) -> Result<bool, ReplyError>;
+    /// The caller of `execution_id` has its answer: its decision may be dropped.
+    fn forget(&self, execution_id: Uuid);
 }

@@ -16,7 +16,9 @@ use prometheus::IntCounter;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::{sealed, PendingReplies, Reply, ReplyBus, ReplyError, ReplyWaiter};
+use chrono::{DateTime, Utc};
+
+use super::{sealed, Answer, PendingReplies, Reply, ReplyBus, ReplyError, ReplyWaiter};
 use crate::message_auth::MessageKey;
 use crate::redis_link::RedisLink;
 
@@ -113,4 +115,22 @@ impl ReplyBus for RedisReplyBus {
             .await
             .map_err(ReplyError::Unavailable)
     }
+
+    /// `SET <ns>:answer:<id> <answer> NX PX <ms>`: whoever sets it answers; the other side
+    /// reads which answer won.
+    async fn decide(
+        &self,
+        execution_id: Uuid,
+        answer: Answer,
+        keep_until: DateTime<Utc>,
+    ) -> Result<bool, ReplyError> {
+        let key = format!("{}:answer:{}", self.namespace, execution_id.simple());
+        let ttl = (keep_until - Utc::now()).num_milliseconds().max(1000);
+        let ttl = u64::try_from(ttl).unwrap_or(1000);
+        let stored = self.link.set_nx(&key, answer.as_str(), ttl).await.map_err(ReplyError::Unavailable)?;
+        Ok(stored == answer.as_str())
+    }
+
+    /// The decision expires by itself (`keep_until`): a shared Redis is not written twice.
+    fn forget(&self, _execution_id: Uuid) {}
 }

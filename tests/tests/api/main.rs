@@ -9,6 +9,7 @@ mod parsing;
 mod replay;
 mod service;
 mod signatures;
+mod timeouts;
 mod webhook_async;
 mod webhook_errors;
 mod webhook_sync;

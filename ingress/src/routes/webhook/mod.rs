@@ -19,10 +19,15 @@ use hookflow_shared::client_ip;
 use hookflow_shared::execution::ExecutionRequest;
 use hookflow_shared::model::Mode;
 use hookflow_shared::queue::QueueError;
+use hookflow_shared::reply::Answer;
 use uuid::Uuid;
 
 use crate::error::{ApiError, Unavailable};
 use crate::state::AppState;
+
+/// How long a reply the worker has decided to send may take to arrive once the caller's time
+/// is up (it was sent before the deadline; this covers its trip through the reply bus).
+const REPLY_IN_FLIGHT: Duration = Duration::from_secs(5);
 
 /// Carried by every answer once an execution exists.
 pub const EXECUTION_ID_HEADER: &str = "x-hookflow-execution-id";
@@ -231,24 +236,43 @@ async fn handle(
         })
     })
     .await;
-    match answered {
-        Ok(Ok(reply)) => {
-            // Stored before the caller has it, so a retry after this answer gets the same one.
-            idempotency::settle(owned, &state.storage, idempotency::Settled::Replied(&reply)).await;
-            let mut response = answer::build(reply.status_code, &reply.headers, &reply.body);
-            set_execution_header(&mut response, execution_id);
-            Ok(response)
-        }
+    let reply = match answered {
+        Ok(Ok(reply)) => reply,
         Ok(Err(error)) => {
             idempotency::settle(owned, &state.storage, idempotency::Settled::Failed).await;
-            Err(fail(error))
+            return Err(fail(error));
         }
+        // Time is up, unless the worker already took the right to answer: one of the two
+        // decides, once, so that 408 ⇔ an `aborted` record.
         Err(_) => {
-            state.metrics.sync_timeout();
-            idempotency::settle(owned, &state.storage, idempotency::Settled::Failed).await;
-            Err(fail(ApiError::Timeout))
+            let keep_until = Utc::now() + chrono::Duration::seconds(60);
+            match state.replies.decide(execution_id, Answer::Timeout, keep_until).await {
+                Ok(false) => match tokio::time::timeout(REPLY_IN_FLIGHT, waiter.wait()).await {
+                    Ok(Some(reply)) => reply,
+                    _ => {
+                        tracing::error!(execution = %execution_id, "the worker answered, but its reply never arrived");
+                        idempotency::settle(owned, &state.storage, idempotency::Settled::Failed).await;
+                        return Err(fail(ApiError::Unavailable(Unavailable::Replies)));
+                    }
+                },
+                decided => {
+                    if let Err(error) = decided {
+                        // The worker cannot decide either, and records the run aborted.
+                        tracing::warn!(%error, execution = %execution_id, "answering 408 without a decision");
+                    }
+                    state.metrics.sync_timeout();
+                    idempotency::settle(owned, &state.storage, idempotency::Settled::Failed).await;
+                    return Err(fail(ApiError::Timeout));
+                }
+            }
         }
-    }
+    };
+    state.replies.forget(execution_id);
+    // Stored before the caller has it, so a retry after this answer gets the same one.
+    idempotency::settle(owned, &state.storage, idempotency::Settled::Replied(&reply)).await;
+    let mut response = answer::build(reply.status_code, &reply.headers, &reply.body);
+    set_execution_header(&mut response, execution_id);
+    Ok(response)
 }
 
 /// Queues an execution, mapping queue failures to their 503s.

@@ -1,0 +1,62 @@
+//! Timeouts that mean what they say (SPEC §3 `options.timeout`, §4): many sync calls whose run
+//! time straddles the workflow's timeout, and every caller's answer compared with its record:
+//! 408 exactly when the record is `aborted` / `timeout`, otherwise exactly the recorded response.
+
+use futures_util::StreamExt;
+use hookflow_tests::{spawn_app, workflow};
+use serde_json::{json, Value};
+
+const CALLS: usize = 300;
+
+#[tokio::test]
+async fn every_answer_agrees_with_its_record() {
+    let app = spawn_app().await;
+    // A few nodes of work and a Response node; with many calls at once, queueing makes some
+    // finish inside the 30 ms and some not, many right at the edge.
+    let mut definition = workflow(
+        "straddle",
+        true,
+        json!([
+            {"key": "a", "type": "calculation", "config": {"expression": "{{$context.body.n}} * 2"}},
+            {"key": "b", "type": "calculation", "config": {"expression": "{{$jobsMapByNodeKey.a}} + 1"}},
+            {"key": "reply", "type": "response",
+             "config": {"statusCode": 201, "body": {"n": "{{$context.body.n}}", "b": "{{$jobsMapByNodeKey.b}}"}}}
+        ]),
+    );
+    definition["options"] = json!({"timeout": 30});
+    app.create_workflow(definition).await;
+
+    let url = app.webhook_url("straddle");
+    let answers: Vec<(String, u16, Value)> = futures_util::stream::iter(0..CALLS)
+        .map(|n| {
+            let (client, url) = (app.client.clone(), url.clone());
+            async move {
+                let response = client.post(url).json(&json!({"n": n})).send().await.unwrap();
+                let id = response.headers()["x-hookflow-execution-id"].to_str().unwrap().to_owned();
+                let status = response.status().as_u16();
+                (id, status, response.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        })
+        .buffer_unordered(48)
+        .collect()
+        .await;
+
+    let (mut timed_out, mut answered) = (0, 0);
+    for (id, status, body) in &answers {
+        let record = app.execution(id).await;
+        if *status == 408 {
+            timed_out += 1;
+            assert_eq!(record["status"], "aborted", "{id}: 408 but recorded {record}");
+            assert_eq!(record["reason"], "timeout", "{id}");
+            assert_eq!(record["response"], Value::Null, "{id}: no response was sent");
+        } else {
+            answered += 1;
+            assert_eq!(*status, 201, "{id}: {body}");
+            assert_ne!(record["status"], "aborted", "{id}: answered {status} but recorded aborted");
+            assert_eq!(record["response"]["statusCode"], 201, "{id}: {record}");
+            assert_eq!(&record["response"]["body"], body, "{id}: the caller got what the record says");
+        }
+    }
+    println!("figure: {CALLS} sync calls with a 30 ms timeout: {answered} answered 201, {timed_out} answered 408; all agree with their records");
+    assert_eq!(answered + timed_out, CALLS);
+}
