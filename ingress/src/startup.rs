@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::error::ApiError;
 use crate::limits::Limits;
 use crate::metrics::IngressMetrics;
+use crate::routes::webhook::idempotency::KeyCache;
 use crate::state::{AppState, Dependencies, Settings};
 use crate::{routes, workflow_files};
 
@@ -160,6 +161,10 @@ impl Application {
             Some(url) => distributed(&config, url, &catalog, &registry, &background).await?,
         };
 
+        let key_cache = match &transport.dependencies {
+            Dependencies::Distributed { redis, .. } => Some(KeyCache::new(redis.clone(), &config.namespace)),
+            Dependencies::Embedded => None,
+        };
         let state = web::Data::new(AppState {
             catalog,
             storage,
@@ -169,6 +174,7 @@ impl Application {
             dependencies: transport.dependencies,
             metrics,
             limits: Limits::new(config.max_inflight, config.body_memory_bytes),
+            key_cache,
             settings: Settings {
                 max_body_bytes: config.max_body_bytes,
                 body_timeout: config.body_timeout,

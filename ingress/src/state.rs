@@ -13,6 +13,7 @@ use hookflow_shared::workflow_sync::WorkflowAnnouncer;
 
 use crate::limits::Limits;
 use crate::metrics::IngressMetrics;
+use crate::routes::webhook::idempotency::KeyCache;
 
 /// Settings the handlers read on every request, copied out of the configuration once.
 #[derive(Clone)]
@@ -51,4 +52,6 @@ pub struct AppState {
     /// Requests in flight and body memory.
     pub limits: Limits,
     pub settings: Settings,
+    /// Distributed: answered idempotency keys cached in Redis.
+    pub key_cache: Option<KeyCache>,
 }

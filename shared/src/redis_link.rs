@@ -126,6 +126,32 @@ impl RedisLink {
         Err(last_error)
     }
 
+    /// `GET key`, bounded in time.
+    pub async fn get(&self, key: &str) -> Result<Option<String>, String> {
+        let Some(manager) = self.publisher.load_full() else { return Err("not connected to Redis".into()) };
+        let mut connection = ConnectionManager::clone(&manager);
+        let mut command = redis::cmd("GET");
+        command.arg(key);
+        match tokio::time::timeout(COMMAND_TIMEOUT, command.query_async::<Option<String>>(&mut connection))
+            .await
+        {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err("Redis did not answer in time".into()),
+        }
+    }
+
+    /// `SET key value PX ttl_ms`, bounded in time.
+    pub async fn set_px(&self, key: &str, value: &str, ttl_ms: u64) -> Result<(), String> {
+        let Some(manager) = self.publisher.load_full() else { return Err("not connected to Redis".into()) };
+        let mut connection = ConnectionManager::clone(&manager);
+        let mut command = redis::cmd("SET");
+        command.arg(key).arg(value).arg("PX").arg(ttl_ms.max(1));
+        match tokio::time::timeout(COMMAND_TIMEOUT, command.query_async::<()>(&mut connection)).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err("Redis did not answer in time".into()),
+        }
+    }
+
     /// Whether Redis answers a PING now.
     pub async fn ping(&self) -> bool {
         let Some(manager) = self.publisher.load_full() else { return false };

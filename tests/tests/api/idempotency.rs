@@ -64,7 +64,7 @@ async fn served_everywhere(app: &TestApp, key: &str) {
 async fn concurrent_duplicates_start_one_execution() {
     let mut app = spawn_app().await;
     // Distributed: Redis is flushed between the first call and a retry.
-    let redis_url = app.cluster().map(|cluster| cluster.redis_url().to_owned());
+    let redis = app.cluster().map(|cluster| (cluster.redis_url().to_owned(), cluster.namespace().to_owned()));
     let mut definition = keyed("idem-async", false, json!([]));
     definition["trigger"]["basicAuthentication"] = json!({"username": "psp", "password": "s3cret"});
     app.create_workflow(definition).await;
@@ -97,7 +97,7 @@ async fn concurrent_duplicates_start_one_execution() {
     assert_eq!(records[0]["idempotencyKey"], "evt_1");
 
     // A later retry, even after a Redis flush, is a duplicate with the trigger's response.
-    if let Some(redis_url) = redis_url {
+    if let Some((redis_url, namespace)) = redis {
         let client = redis::Client::open(redis_url).unwrap();
         let mut connection = client.get_multiplexed_async_connection().await.unwrap();
         let _: () = redis::cmd("FLUSHALL").query_async(&mut connection).await.unwrap();
@@ -107,6 +107,13 @@ async fn concurrent_duplicates_start_one_execution() {
         assert_eq!(execution_id(&retry), first);
         assert_eq!(retry.text().await.unwrap(), "ok");
         assert_eq!(recorded(&app, "idem-async", 1).await.len(), 1);
+        // The database's answer is cached again, so the next retry needs no database read.
+        let cached: Vec<String> =
+            redis::cmd("KEYS").arg(format!("{namespace}:idem:*")).query_async(&mut connection).await.unwrap();
+        assert_eq!(cached.len(), 1, "{cached:?}");
+        let again = post(json!({"id": "evt_1"})).await.unwrap();
+        assert!(is_duplicate(&again));
+        assert_eq!(execution_id(&again), first);
         return;
     }
     let retry = post(json!({"id": "evt_1"})).await.unwrap();

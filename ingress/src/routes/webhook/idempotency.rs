@@ -5,6 +5,11 @@
 //! while the first is still running. A first sync call not answered 2xx gives its key up, so
 //! the provider's retry runs; a first call never answered at all (its ingress died) is taken
 //! over once its answer is overdue.
+//!
+//! Distributed, answered keys are also cached in Redis ([`KeyCache`]): a provider's retries,
+//! the common case, are answered from there without a database read. Only answered keys are
+//! cached, and an answered key never changes, so the cache cannot disagree with the database;
+//! a Redis without the entry (flushed, restarted) only sends the lookup to the database.
 
 use std::time::Duration;
 
@@ -14,9 +19,11 @@ use chrono::{DateTime, Utc};
 use hookflow_shared::catalog::LiveWorkflow;
 use hookflow_shared::idempotency::{key_hash, IdempotencyRule};
 use hookflow_shared::model::{ExecutionStatus, Mode};
+use hookflow_shared::redis_link::RedisLink;
 use hookflow_shared::reply::Reply;
 use hookflow_shared::storage::{Claim, ClaimedKey, KeyState, NewClaim, Storage};
 use hookflow_worker::pool::default_reply;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -34,10 +41,69 @@ const OVERDUE_AFTER: Duration = Duration::from_secs(5);
 pub struct OwnedKey {
     hash: String,
     execution_id: Uuid,
+    mode: Mode,
+    expires_at: DateTime<Utc>,
+}
+
+/// Answered keys in Redis, the fast path of duplicates (distributed mode).
+#[derive(Clone)]
+pub struct KeyCache {
+    redis: RedisLink,
+    prefix: String,
+}
+
+/// What the cache keeps of an answered key.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CachedKey {
+    execution_id: Uuid,
+    mode: Mode,
+    answer: Option<Value>,
+}
+
+impl KeyCache {
+    pub fn new(redis: RedisLink, namespace: &str) -> Self {
+        Self { redis, prefix: format!("{namespace}:idem:") }
+    }
+
+    /// The answered key, if cached; any failure is a miss (the database decides then).
+    async fn get(&self, hash: &str) -> Option<ClaimedKey> {
+        let text = self.redis.get(&format!("{}{hash}", self.prefix)).await.ok()??;
+        let cached: CachedKey = serde_json::from_str(&text).ok()?;
+        let now = Utc::now();
+        Some(ClaimedKey {
+            execution_id: cached.execution_id,
+            mode: cached.mode,
+            state: KeyState::Answered,
+            answer: cached.answer,
+            answer_by: now,
+            expires_at: now,
+        })
+    }
+
+    /// Caches an answered key until it expires; best effort.
+    async fn put(
+        &self,
+        hash: &str,
+        execution_id: Uuid,
+        mode: Mode,
+        answer: Option<&Value>,
+        expires_at: DateTime<Utc>,
+    ) {
+        let ttl = u64::try_from((expires_at - Utc::now()).num_milliseconds()).unwrap_or(0);
+        if ttl == 0 {
+            return;
+        }
+        let cached = CachedKey { execution_id, mode, answer: answer.cloned() };
+        let Ok(text) = serde_json::to_string(&cached) else { return };
+        if let Err(error) = self.redis.set_px(&format!("{}{hash}", self.prefix), &text, ttl).await {
+            tracing::debug!(%error, "caching an answered idempotency key failed");
+        }
+    }
 }
 
 /// What a call with a key does.
-pub enum Decision {
+pub(crate) enum Decision {
     /// Run it; settle the key with [`OwnedKey::settle`].
     Run(OwnedKey),
     /// A duplicate: answered without running.
@@ -56,14 +122,20 @@ pub struct KeyedCall<'a> {
 }
 
 /// Claims the call's key for its execution, answering a duplicate.
-pub async fn claim(
+pub(crate) async fn claim(
     storage: &Storage,
+    cache: Option<&KeyCache>,
     workflow: &LiveWorkflow,
     call: KeyedCall<'_>,
 ) -> Result<Decision, Failure> {
     let KeyedCall { rule, key, execution_id, mode, answer_by, context } = call;
     let definition = &workflow.definition;
     let hash = key_hash(&definition.key, key);
+    if let Some(cache) = cache {
+        if let Some(held) = cache.get(&hash).await {
+            return duplicate_answer(workflow, &held, context).map(Decision::Answer);
+        }
+    }
     let ttl = chrono::Duration::seconds(i64::try_from(rule.ttl).unwrap_or(i64::MAX));
     let overdue = chrono::Duration::from_std(OVERDUE_AFTER).unwrap_or_default();
     let claim = NewClaim {
@@ -96,34 +168,58 @@ pub async fn claim(
             }
             tracing::info!(workflow = %definition.key, stale = %held.execution_id, "idempotency key taken over from a call never answered");
         }
-        Claim::Duplicate(held) => return duplicate_answer(workflow, &held, context).map(Decision::Answer),
+        Claim::Duplicate(held) => {
+            if let (Some(cache), KeyState::Answered) = (cache, held.state) {
+                cache.put(&hash, held.execution_id, held.mode, held.answer.as_ref(), held.expires_at).await;
+            }
+            return duplicate_answer(workflow, &held, context).map(Decision::Answer);
+        }
     }
-    Ok(Decision::Run(OwnedKey { hash, execution_id }))
+    let expires_at = claim.expires_at;
+    Ok(Decision::Run(OwnedKey { hash, execution_id, mode, expires_at }))
 }
 
 impl OwnedKey {
     /// Settles the key once the call's answer is known: kept (with the answer duplicates will
     /// get) when it was 2xx, given up otherwise. Best effort: a failure is logged, and a key
     /// left pending is taken over once its answer is overdue.
-    pub async fn settle(self, storage: &Storage, answered: Settled<'_>) {
-        let result = match answered {
-            Settled::Queued => storage.answer_key(&self.hash, self.execution_id, None).await,
+    pub async fn settle(self, storage: &Storage, cache: Option<&KeyCache>, answered: Settled<'_>) {
+        let answer = match answered {
+            Settled::Queued => None,
             Settled::Replied(reply) if (200..300).contains(&reply.status_code) => {
-                let answer = serde_json::to_value(reply).unwrap_or(Value::Null);
-                storage.answer_key(&self.hash, self.execution_id, Some(&answer)).await
+                Some(serde_json::to_value(reply).unwrap_or(Value::Null))
             }
-            Settled::Replied(_) | Settled::Failed => storage.release_key(&self.hash, self.execution_id).await,
+            Settled::Replied(_) | Settled::Failed => {
+                if let Err(error) = storage.release_key(&self.hash, self.execution_id).await {
+                    tracing::warn!(%error, execution = %self.execution_id, "giving up an idempotency key failed");
+                }
+                return;
+            }
         };
-        if let Err(error) = result {
-            tracing::warn!(%error, execution = %self.execution_id, "settling an idempotency key failed");
+        match storage.answer_key(&self.hash, self.execution_id, answer.as_ref()).await {
+            Ok(()) => {
+                if let Some(cache) = cache {
+                    cache
+                        .put(&self.hash, self.execution_id, self.mode, answer.as_ref(), self.expires_at)
+                        .await;
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, execution = %self.execution_id, "settling an idempotency key failed")
+            }
         }
     }
 }
 
 /// [`OwnedKey::settle`] for a call that may own a key.
-pub async fn settle(owned: Option<OwnedKey>, storage: &Storage, how: Settled<'_>) {
+pub(crate) async fn settle(
+    owned: Option<OwnedKey>,
+    storage: &Storage,
+    cache: Option<&KeyCache>,
+    how: Settled<'_>,
+) {
     if let Some(owned) = owned {
-        owned.settle(storage, how).await;
+        owned.settle(storage, cache, how).await;
     }
 }
 

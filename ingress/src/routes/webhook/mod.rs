@@ -4,7 +4,7 @@
 
 mod answer;
 mod auth;
-mod idempotency;
+pub mod idempotency;
 pub mod request;
 
 use std::sync::Arc;
@@ -172,7 +172,7 @@ async fn handle(
                 answer_by: latest,
                 context: &context,
             };
-            let claimed = idempotency::claim(&state.storage, workflow, call).await;
+            let claimed = idempotency::claim(&state.storage, state.key_cache.as_ref(), workflow, call).await;
             match claimed {
                 Ok(idempotency::Decision::Run(owned)) => Some(owned),
                 Ok(idempotency::Decision::Answer(response)) => {
@@ -207,11 +207,18 @@ async fn handle(
         let (headers, body) =
             answer::render_trigger_response(&definition.trigger.response, &execution.context);
         if let Err(error) = publish(state, execution).await {
-            idempotency::settle(owned, &state.storage, idempotency::Settled::Failed).await;
+            idempotency::settle(
+                owned,
+                &state.storage,
+                state.key_cache.as_ref(),
+                idempotency::Settled::Failed,
+            )
+            .await;
             return Err(fail(error));
         }
         drop(memory);
-        idempotency::settle(owned, &state.storage, idempotency::Settled::Queued).await;
+        idempotency::settle(owned, &state.storage, state.key_cache.as_ref(), idempotency::Settled::Queued)
+            .await;
         let mut response = answer::build(definition.trigger.response.status_code, &headers, &body);
         set_execution_header(&mut response, execution_id);
         return Ok(response);
@@ -222,7 +229,13 @@ async fn handle(
         Ok(waiter) => waiter,
         Err(error) => {
             tracing::warn!(execution = %execution_id, %error, "sync webhook refused: replies cannot be received");
-            idempotency::settle(owned, &state.storage, idempotency::Settled::Failed).await;
+            idempotency::settle(
+                owned,
+                &state.storage,
+                state.key_cache.as_ref(),
+                idempotency::Settled::Failed,
+            )
+            .await;
             return Err(fail(ApiError::Unavailable(Unavailable::Replies)));
         }
     };
@@ -239,7 +252,13 @@ async fn handle(
     let reply = match answered {
         Ok(Ok(reply)) => reply,
         Ok(Err(error)) => {
-            idempotency::settle(owned, &state.storage, idempotency::Settled::Failed).await;
+            idempotency::settle(
+                owned,
+                &state.storage,
+                state.key_cache.as_ref(),
+                idempotency::Settled::Failed,
+            )
+            .await;
             return Err(fail(error));
         }
         // Time is up, unless the worker already took the right to answer: one of the two
@@ -251,7 +270,13 @@ async fn handle(
                     Ok(Some(reply)) => reply,
                     _ => {
                         tracing::error!(execution = %execution_id, "the worker answered, but its reply never arrived");
-                        idempotency::settle(owned, &state.storage, idempotency::Settled::Failed).await;
+                        idempotency::settle(
+                            owned,
+                            &state.storage,
+                            state.key_cache.as_ref(),
+                            idempotency::Settled::Failed,
+                        )
+                        .await;
                         return Err(fail(ApiError::Unavailable(Unavailable::Replies)));
                     }
                 },
@@ -261,7 +286,13 @@ async fn handle(
                         tracing::warn!(%error, execution = %execution_id, "answering 408 without a decision");
                     }
                     state.metrics.sync_timeout();
-                    idempotency::settle(owned, &state.storage, idempotency::Settled::Failed).await;
+                    idempotency::settle(
+                        owned,
+                        &state.storage,
+                        state.key_cache.as_ref(),
+                        idempotency::Settled::Failed,
+                    )
+                    .await;
                     return Err(fail(ApiError::Timeout));
                 }
             }
@@ -269,7 +300,13 @@ async fn handle(
     };
     state.replies.forget(execution_id);
     // Stored before the caller has it, so a retry after this answer gets the same one.
-    idempotency::settle(owned, &state.storage, idempotency::Settled::Replied(&reply)).await;
+    idempotency::settle(
+        owned,
+        &state.storage,
+        state.key_cache.as_ref(),
+        idempotency::Settled::Replied(&reply),
+    )
+    .await;
     let mut response = answer::build(reply.status_code, &reply.headers, &reply.body);
     set_execution_header(&mut response, execution_id);
     Ok(response)
