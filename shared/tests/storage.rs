@@ -238,8 +238,8 @@ async fn idempotency_keys_are_claimed_once() {
 
         // Answered: the answer is what duplicates get; settling someone else's claim does nothing.
         let answer = json!({"executionId": first, "statusCode": 201, "headers": [], "body": "ok"});
-        storage.answer_key("h-1", second, Some(&json!("wrong"))).await.unwrap();
-        storage.answer_key("h-1", first, Some(&answer)).await.unwrap();
+        assert!(!storage.answer_key("h-1", second, Some(&json!("wrong"))).await.unwrap(), "{backend}");
+        assert!(storage.answer_key("h-1", first, Some(&answer)).await.unwrap(), "{backend}");
         let Claim::Duplicate(held) = storage.claim_key(&claim(second, ttl)).await.unwrap() else { panic!() };
         assert_eq!((held.state, held.answer), (KeyState::Answered, Some(answer)), "{backend}");
         // An answered key is not taken over.

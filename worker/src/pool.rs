@@ -151,6 +151,9 @@ async fn handle(shared: &Shared, delivery: Delivery) {
             let reply = outcome.reply.unwrap_or_else(|| default_reply(&record));
             answer(shared, &mut record, reply_to, reply, deadline).await;
         }
+    } else if mode == Mode::Sync {
+        // Never answered from here: whatever the ingress decided (408) can be let go.
+        shared.replies.forget(record.id);
     }
     shared.metrics.observe_execution(&record.workflow_key, record.status.as_str(), started.elapsed());
     if matches!(record.status, ExecutionStatus::Error | ExecutionStatus::Failed) {
@@ -178,6 +181,13 @@ async fn answer(
     reply: Reply,
     deadline: Option<DateTime<Utc>>,
 ) {
+    // Past the deadline the ingress answers 408, with or without a decision of its own (the
+    // bus may be down for it): the worker never claims the answer that late.
+    if deadline.is_some_and(|deadline| Utc::now() >= deadline) {
+        tracing::info!(execution = %record.id, "finished past the caller's deadline; recorded as aborted");
+        abort_for_timeout(record);
+        return;
+    }
     let keep_until = deadline.unwrap_or_else(Utc::now) + chrono::Duration::seconds(60);
     match shared.replies.decide(record.id, Answer::Reply, keep_until).await {
         Ok(true) => {

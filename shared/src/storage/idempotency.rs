@@ -65,6 +65,17 @@ pub struct NewClaim<'a> {
 impl Storage {
     /// Claims a key for `claim.execution_id` unless an unexpired claim holds it.
     pub async fn claim_key(&self, claim: &NewClaim<'_>) -> Result<Claim, StorageError> {
+        // A claim released between this insert and its read (PostgreSQL commits the other
+        // transaction in between) is simply claimed again.
+        for _ in 0..3 {
+            if let Some(claim) = self.try_claim_key(claim).await? {
+                return Ok(claim);
+            }
+        }
+        Err(StorageError::Corrupt("idempotency key kept changing during its claim".into()))
+    }
+
+    async fn try_claim_key(&self, claim: &NewClaim<'_>) -> Result<Option<Claim>, StorageError> {
         let _writing = self.write_lock().await;
         let txn = self.db.begin().await?;
         let now = Utc::now();
@@ -94,26 +105,24 @@ impl Storage {
                 let row = idempotency_key::Entity::find_by_id(claim.key_hash.to_owned()).one(&txn).await?;
                 match row {
                     Some(row) => Claim::Duplicate(claimed_from_row(row)?),
-                    // Inserted by nobody and not there: cannot happen inside the transaction.
-                    None => {
-                        return Err(StorageError::Corrupt("idempotency key vanished during its claim".into()))
-                    }
+                    None => return Ok(None),
                 }
             }
         };
         txn.commit().await?;
-        Ok(claim)
+        Ok(Some(claim))
     }
 
-    /// Marks the key of `execution_id` answered, with the sync answer to give duplicates.
+    /// Marks the key of `execution_id` answered, with the sync answer to give duplicates;
+    /// `false` when the key is no longer this execution's (taken over).
     pub async fn answer_key(
         &self,
         key_hash: &str,
         execution_id: Uuid,
         answer: Option<&Value>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<bool, StorageError> {
         let _writing = self.write_lock().await;
-        idempotency_key::Entity::update_many()
+        let result = idempotency_key::Entity::update_many()
             .col_expr(
                 idempotency_key::Column::State,
                 sea_orm::sea_query::Expr::value(KeyState::Answered.as_str()),
@@ -123,7 +132,7 @@ impl Storage {
             .filter(idempotency_key::Column::ExecutionId.eq(execution_id))
             .exec(&self.db)
             .await?;
-        Ok(())
+        Ok(result.rows_affected == 1)
     }
 
     /// Gives up the key of `execution_id` (its call was not answered 2xx), so a retry runs.

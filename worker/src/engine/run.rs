@@ -42,6 +42,10 @@ struct State<'a> {
     metrics: &'a WorkerMetrics,
     /// The node being run, to name it if it panics.
     running: Option<&'a str>,
+    /// No node starts at or past it. Checked before each node as well as by the timer around
+    /// the walk: a timer only fires when the walk yields, and nodes that never wait would
+    /// otherwise run on past it.
+    deadline: Option<tokio::time::Instant>,
 }
 
 /// Runs `definition` for `request`, stopping at `deadline` (the earlier of the caller's wait
@@ -62,6 +66,7 @@ pub async fn run_execution(
         reply: None,
         metrics,
         running: None,
+        deadline,
     };
     let walked = {
         let walk = walk(&definition.nodes, &mut state);
@@ -122,6 +127,9 @@ fn walk<'s, 'a: 's>(
 ) -> Pin<Box<dyn Future<Output = Flow> + Send + 's>> {
     Box::pin(async move {
         for node in nodes {
+            if state.deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
+                return Flow::Stop { status: ExecutionStatus::Aborted, reason: Some("timeout".into()) };
+            }
             state.running = Some(node.key());
             let started = Instant::now();
             let started_at = Utc::now();

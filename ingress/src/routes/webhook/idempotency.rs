@@ -138,13 +138,17 @@ pub(crate) async fn claim(
     }
     let ttl = chrono::Duration::seconds(i64::try_from(rule.ttl).unwrap_or(i64::MAX));
     let overdue = chrono::Duration::from_std(OVERDUE_AFTER).unwrap_or_default();
+    let answer_by = answer_by + overdue;
+    // A key is kept at least until its first call's answer is due, however short its TTL: a
+    // retry must not find it expired while the first still runs.
+    let expires_at = (Utc::now() + ttl).max(answer_by);
     let claim = NewClaim {
         key_hash: &hash,
         workflow_key: &definition.key,
         execution_id,
         mode,
-        answer_by: answer_by + overdue,
-        expires_at: Utc::now() + ttl,
+        answer_by,
+        expires_at,
     };
     let unavailable = |error: hookflow_shared::storage::StorageError| {
         tracing::warn!(%error, workflow = %definition.key, "idempotency key could not be claimed");
@@ -158,7 +162,7 @@ pub(crate) async fn claim(
             // its answer becomes the duplicates'); otherwise the key is free for this retry,
             // unless another retry took it first.
             if let Some(answer) = recorded_answer(storage, &held).await.map_err(unavailable)? {
-                let _ = storage.answer_key(&hash, held.execution_id, answer.as_ref()).await;
+                storage.answer_key(&hash, held.execution_id, answer.as_ref()).await.map_err(unavailable)?;
                 let answered = ClaimedKey { state: KeyState::Answered, answer, ..held };
                 return duplicate_answer(workflow, &answered, context).map(Decision::Answer);
             }
@@ -197,12 +201,16 @@ impl OwnedKey {
             }
         };
         match storage.answer_key(&self.hash, self.execution_id, answer.as_ref()).await {
-            Ok(()) => {
+            // Cached only when the database holds this answer for the key.
+            Ok(true) => {
                 if let Some(cache) = cache {
                     cache
                         .put(&self.hash, self.execution_id, self.mode, answer.as_ref(), self.expires_at)
                         .await;
                 }
+            }
+            Ok(false) => {
+                tracing::warn!(execution = %self.execution_id, "idempotency key was taken over before its answer was stored")
             }
             Err(error) => {
                 tracing::warn!(%error, execution = %self.execution_id, "settling an idempotency key failed")
