@@ -79,6 +79,8 @@ struct Transport {
     dependencies: Dependencies,
     announcer: Option<WorkflowAnnouncer>,
     workers: Option<Workers>,
+    /// Distributed: answered idempotency keys cached in Redis.
+    key_cache: Option<KeyCache>,
 }
 
 async fn embedded(
@@ -109,6 +111,7 @@ async fn embedded(
         dependencies: Dependencies::Embedded,
         announcer: None,
         workers: Some(Workers::new(config, inputs, Journal::Settle)),
+        key_cache: None,
     })
 }
 
@@ -127,6 +130,7 @@ async fn distributed(
     let redis = RedisLink::start(redis_url, background.clone()).context("HOOKFLOW_REDIS_URL")?;
     follow_changes(&redis, &config.namespace, catalog.clone(), background.clone());
     let rejected = ops::rejected_messages(registry, "reply")?;
+    let key_cache = KeyCache::new(redis.clone(), &config.namespace, keys.reply.clone());
     let replies = Arc::new(RedisReplyBus::listener(
         redis.clone(),
         &config.namespace,
@@ -142,6 +146,7 @@ async fn distributed(
         dependencies: Dependencies::Distributed { producer, replies, redis: redis.clone() },
         announcer: Some(WorkflowAnnouncer::new(redis, &config.namespace)),
         workers: None,
+        key_cache: Some(key_cache),
     })
 }
 
@@ -161,10 +166,6 @@ impl Application {
             Some(url) => distributed(&config, url, &catalog, &registry, &background).await?,
         };
 
-        let key_cache = match &transport.dependencies {
-            Dependencies::Distributed { redis, .. } => Some(KeyCache::new(redis.clone(), &config.namespace)),
-            Dependencies::Embedded => None,
-        };
         let state = web::Data::new(AppState {
             catalog,
             storage,
@@ -174,7 +175,7 @@ impl Application {
             dependencies: transport.dependencies,
             metrics,
             limits: Limits::new(config.max_inflight, config.body_memory_bytes),
-            key_cache,
+            key_cache: transport.key_cache,
             settings: Settings {
                 max_body_bytes: config.max_body_bytes,
                 body_timeout: config.body_timeout,

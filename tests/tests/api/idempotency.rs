@@ -114,6 +114,16 @@ async fn concurrent_duplicates_start_one_execution() {
         let again = post(json!({"id": "evt_1"})).await.unwrap();
         assert!(is_duplicate(&again));
         assert_eq!(execution_id(&again), first);
+        // An entry planted by whoever can write to Redis is not believed: the call runs.
+        let planted =
+            format!("{namespace}:idem:{}", hookflow_shared::idempotency::key_hash("idem-async", "evt_9"));
+        let forged =
+            format!("{} {}", "0".repeat(64), json!({"executionId": first, "mode": "async", "answer": null}));
+        let _: () = redis::cmd("SET").arg(&planted).arg(forged).query_async(&mut connection).await.unwrap();
+        let fresh = post(json!({"id": "evt_9"})).await.unwrap();
+        assert_eq!(fresh.status(), 200);
+        assert!(!is_duplicate(&fresh), "a forged cache entry answered a new callback");
+        assert_ne!(execution_id(&fresh), first);
         return;
     }
     let retry = post(json!({"id": "evt_1"})).await.unwrap();

@@ -18,6 +18,7 @@ use actix_web::HttpResponse;
 use chrono::{DateTime, Utc};
 use hookflow_shared::catalog::LiveWorkflow;
 use hookflow_shared::idempotency::{key_hash, IdempotencyRule};
+use hookflow_shared::message_auth::MessageKey;
 use hookflow_shared::model::{ExecutionStatus, Mode};
 use hookflow_shared::redis_link::RedisLink;
 use hookflow_shared::reply::Reply;
@@ -45,11 +46,14 @@ pub struct OwnedKey {
     expires_at: DateTime<Utc>,
 }
 
-/// Answered keys in Redis, the fast path of duplicates (distributed mode).
+/// Answered keys in Redis, the fast path of duplicates (distributed mode). Entries are sealed
+/// with the internal reply key, bound to their key hash: whoever can write to Redis cannot
+/// plant an answer (and so stop a callback from running), as with replies.
 #[derive(Clone)]
 pub struct KeyCache {
     redis: RedisLink,
     prefix: String,
+    seal: MessageKey,
 }
 
 /// What the cache keeps of an answered key.
@@ -62,14 +66,25 @@ struct CachedKey {
 }
 
 impl KeyCache {
-    pub fn new(redis: RedisLink, namespace: &str) -> Self {
-        Self { redis, prefix: format!("{namespace}:idem:") }
+    pub fn new(redis: RedisLink, namespace: &str, seal: MessageKey) -> Self {
+        Self { redis, prefix: format!("{namespace}:idem:"), seal }
     }
 
-    /// The answered key, if cached; any failure is a miss (the database decides then).
+    /// What the MAC of an entry covers: its key and its content.
+    fn signed(&self, hash: &str, json: &str) -> Vec<u8> {
+        format!("{}{hash}\n{json}", self.prefix).into_bytes()
+    }
+
+    /// The answered key, if cached; any failure is a miss (the database decides then), and
+    /// an entry whose seal does not verify is one too.
     async fn get(&self, hash: &str) -> Option<ClaimedKey> {
         let text = self.redis.get(&format!("{}{hash}", self.prefix)).await.ok()??;
-        let cached: CachedKey = serde_json::from_str(&text).ok()?;
+        let (mac, json) = text.split_once(' ')?;
+        if self.seal.verify(&self.signed(hash, json), Some(mac.as_bytes())).is_err() {
+            tracing::warn!("an idempotency cache entry failed its seal; ignored");
+            return None;
+        }
+        let cached: CachedKey = serde_json::from_str(json).ok()?;
         let now = Utc::now();
         Some(ClaimedKey {
             execution_id: cached.execution_id,
@@ -95,7 +110,8 @@ impl KeyCache {
             return;
         }
         let cached = CachedKey { execution_id, mode, answer: answer.cloned() };
-        let Ok(text) = serde_json::to_string(&cached) else { return };
+        let Ok(json) = serde_json::to_string(&cached) else { return };
+        let text = format!("{} {json}", self.seal.sign(&self.signed(hash, &json)));
         if let Err(error) = self.redis.set_px(&format!("{}{hash}", self.prefix), &text, ttl).await {
             tracing::debug!(%error, "caching an answered idempotency key failed");
         }
