@@ -189,7 +189,8 @@ async fn answer(
         return;
     }
     let keep_until = deadline.unwrap_or_else(Utc::now) + chrono::Duration::seconds(60);
-    match shared.replies.decide(record.id, Answer::Reply, keep_until).await {
+    let decision = Answer::Reply(reply.clone());
+    match shared.replies.decide(record.id, &decision, keep_until).await {
         Ok(true) => {
             record.response = serde_json::to_value(&reply).ok();
             if let Err(error) = shared.replies.publish(reply_to, reply).await {

@@ -53,22 +53,33 @@ impl ReplyBus for MemoryReplyBus {
     async fn decide(
         &self,
         execution_id: Uuid,
-        answer: Answer,
+        answer: &Answer,
         keep_until: DateTime<Utc>,
     ) -> Result<bool, ReplyError> {
         let mut decisions = self.decisions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((decided, _)) = decisions.get(&execution_id) {
-            let won = *decided == answer;
-            // Both sides have now looked: nothing more to decide.
-            decisions.remove(&execution_id);
+            let won = decided == answer;
+            // A worker's decision stays for the ingress to read its reply; a timeout has been
+            // seen by both sides now.
+            if matches!(decided, Answer::Timeout) {
+                decisions.remove(&execution_id);
+            }
             return Ok(won);
         }
         if decisions.len() >= PRUNE_ABOVE {
             let now = Utc::now();
             decisions.retain(|_, (_, until)| *until > now);
         }
-        decisions.insert(execution_id, (answer, keep_until));
+        decisions.insert(execution_id, (answer.clone(), keep_until));
         Ok(true)
+    }
+
+    async fn decided_reply(&self, execution_id: Uuid) -> Result<Option<Reply>, ReplyError> {
+        let decisions = self.decisions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        Ok(match decisions.get(&execution_id) {
+            Some((Answer::Reply(reply), _)) => Some(reply.clone()),
+            _ => None,
+        })
     }
 
     fn forget(&self, execution_id: Uuid) {
@@ -86,18 +97,22 @@ mod tests {
         let bus = MemoryReplyBus::new();
         let until = Utc::now() + chrono::Duration::seconds(60);
         let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        assert!(bus.decide(a, Answer::Reply, until).await.unwrap());
-        assert!(!bus.decide(a, Answer::Timeout, until).await.unwrap(), "the worker took it");
-        assert!(bus.decide(b, Answer::Timeout, until).await.unwrap());
-        assert!(!bus.decide(b, Answer::Reply, until).await.unwrap(), "the ingress took it");
+        let reply =
+            Answer::Reply(Reply { execution_id: a, status_code: 200, headers: vec![], body: json!("ok") });
+        assert!(bus.decide(a, &reply, until).await.unwrap());
+        assert!(!bus.decide(a, &Answer::Timeout, until).await.unwrap(), "the worker took it");
+        assert_eq!(bus.decided_reply(a).await.unwrap().map(|r| r.status_code), Some(200));
+        assert!(bus.decide(b, &Answer::Timeout, until).await.unwrap());
+        assert!(!bus.decide(b, &reply, until).await.unwrap(), "the ingress took it");
+        assert_eq!(bus.decided_reply(b).await.unwrap(), None);
         bus.forget(a);
         assert!(bus.decisions.lock().unwrap().is_empty());
         // Expired decisions of callers nobody came back for are dropped as new ones come.
         let past = Utc::now() - chrono::Duration::seconds(1);
         for _ in 0..PRUNE_ABOVE {
-            bus.decide(Uuid::now_v7(), Answer::Timeout, past).await.unwrap();
+            bus.decide(Uuid::now_v7(), &Answer::Timeout, past).await.unwrap();
         }
-        bus.decide(Uuid::now_v7(), Answer::Timeout, until).await.unwrap();
+        bus.decide(Uuid::now_v7(), &Answer::Timeout, until).await.unwrap();
         assert_eq!(bus.decisions.lock().unwrap().len(), 1);
     }
 

@@ -34,20 +34,13 @@ pub struct Reply {
 
 /// Who answers a sync caller: the worker, with the run's reply, or the ingress, with 408 once
 /// the caller's time is up. Decided once per execution ([`ReplyBus::decide`]), so the caller's
-/// answer and the execution's record always agree (408 ⇔ `aborted`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// answer and the execution's record always agree (408 ⇔ `aborted`). The worker's decision
+/// carries its reply, so an ingress that lost the decision can read the reply even when its
+/// message got lost on the way ([`ReplyBus::decided_reply`]).
+#[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
-    Reply,
+    Reply(Reply),
     Timeout,
-}
-
-impl Answer {
-    fn as_str(self) -> &'static str {
-        match self {
-            Answer::Reply => "reply",
-            Answer::Timeout => "timeout",
-        }
-    }
 }
 
 /// Why a reply could not be sent or waited for.
@@ -72,9 +65,11 @@ pub trait ReplyBus: Send + Sync + 'static {
     async fn decide(
         &self,
         execution_id: Uuid,
-        answer: Answer,
+        answer: &Answer,
         keep_until: DateTime<Utc>,
     ) -> Result<bool, ReplyError>;
+    /// The reply the worker decided to send, if it did.
+    async fn decided_reply(&self, execution_id: Uuid) -> Result<Option<Reply>, ReplyError>;
     /// The caller of `execution_id` has its answer: its decision may be dropped.
     fn forget(&self, execution_id: Uuid);
 }

@@ -90,6 +90,16 @@ impl RedisReplyBus {
     }
 }
 
+/// How a decision reads in Redis: a timeout, or `reply ` and the sealed reply.
+const TIMEOUT_ANSWER: &str = "timeout";
+const REPLY_ANSWER: &str = "reply ";
+
+impl RedisReplyBus {
+    fn answer_key(&self, execution_id: Uuid) -> String {
+        format!("{}:answer:{}", self.namespace, execution_id.simple())
+    }
+}
+
 /// The Redis channel of the instance at `address`.
 pub fn reply_channel(namespace: &str, address: &str) -> String {
     format!("{namespace}:reply:{address}")
@@ -117,18 +127,43 @@ impl ReplyBus for RedisReplyBus {
     }
 
     /// `SET <ns>:answer:<id> <answer> NX PX <ms>`: whoever sets it answers; the other side
-    /// reads which answer won.
+    /// reads which answer won. A worker's answer is its sealed reply.
     async fn decide(
         &self,
         execution_id: Uuid,
-        answer: Answer,
+        answer: &Answer,
         keep_until: DateTime<Utc>,
     ) -> Result<bool, ReplyError> {
-        let key = format!("{}:answer:{}", self.namespace, execution_id.simple());
         let ttl = (keep_until - Utc::now()).num_milliseconds().max(1000);
         let ttl = u64::try_from(ttl).unwrap_or(1000);
-        let stored = self.link.set_nx(&key, answer.as_str(), ttl).await.map_err(ReplyError::Unavailable)?;
-        Ok(stored == answer.as_str())
+        let value = match answer {
+            Answer::Timeout => TIMEOUT_ANSWER.to_owned(),
+            Answer::Reply(reply) => {
+                let sealed =
+                    sealed::seal(&self.key, reply).map_err(|e| ReplyError::Unavailable(e.to_string()))?;
+                format!("{REPLY_ANSWER}{}", String::from_utf8_lossy(&sealed))
+            }
+        };
+        let stored = self
+            .link
+            .set_nx(&self.answer_key(execution_id), &value, ttl)
+            .await
+            .map_err(ReplyError::Unavailable)?;
+        Ok(stored == value)
+    }
+
+    async fn decided_reply(&self, execution_id: Uuid) -> Result<Option<Reply>, ReplyError> {
+        let stored = self.link.get(&self.answer_key(execution_id)).await.map_err(ReplyError::Unavailable)?;
+        let Some(sealed) = stored.as_deref().and_then(|text| text.strip_prefix(REPLY_ANSWER)) else {
+            return Ok(None);
+        };
+        match sealed::open(&self.key, sealed.as_bytes()) {
+            Ok(reply) if reply.execution_id == execution_id => Ok(Some(reply)),
+            Ok(_) | Err(_) => {
+                tracing::warn!(execution = %execution_id, "a decided reply failed its seal; ignored");
+                Ok(None)
+            }
+        }
     }
 
     /// The decision expires by itself (`keep_until`): a shared Redis is not written twice.

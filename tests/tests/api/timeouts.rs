@@ -60,3 +60,47 @@ async fn every_answer_agrees_with_its_record() {
     println!("figure: {CALLS} sync calls with a 30 ms timeout: {answered} answered 201, {timed_out} answered 408; all agree with their records");
     assert_eq!(answered + timed_out, CALLS);
 }
+
+/// Distributed: the worker's decision carries its sealed reply, so an ingress whose reply
+/// message was lost still answers with it; a planted decision is not believed.
+#[tokio::test]
+async fn a_decided_reply_can_be_read_back() {
+    use hookflow_shared::message_auth::MessageKeys;
+    use hookflow_shared::redis_link::RedisLink;
+    use hookflow_shared::reply::{Answer, RedisReplyBus, Reply, ReplyBus};
+
+    let mut app = spawn_app().await;
+    let Some(cluster) = app.cluster() else {
+        // Embedded: the in-process bus is covered by its unit tests.
+        return;
+    };
+    let (redis_url, namespace, key) =
+        (cluster.redis_url().to_owned(), cluster.namespace().to_owned(), cluster.internal_key().to_owned());
+    let link = RedisLink::start(&redis_url, tokio_util::sync::CancellationToken::new()).unwrap();
+    let bus = RedisReplyBus::publisher(link.clone(), &namespace, MessageKeys::derive(&key).reply);
+    for _ in 0..100 {
+        if link.ping().await {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let until = chrono::Utc::now() + chrono::Duration::seconds(60);
+    let id = uuid::Uuid::now_v7();
+    let reply = Reply { execution_id: id, status_code: 201, headers: vec![], body: json!({"ok": true}) };
+    assert!(bus.decide(id, &Answer::Reply(reply.clone()), until).await.unwrap());
+    assert!(!bus.decide(id, &Answer::Timeout, until).await.unwrap(), "the worker decided first");
+    assert_eq!(bus.decided_reply(id).await.unwrap(), Some(reply));
+
+    let timed_out = uuid::Uuid::now_v7();
+    assert!(bus.decide(timed_out, &Answer::Timeout, until).await.unwrap());
+    assert_eq!(bus.decided_reply(timed_out).await.unwrap(), None);
+
+    let planted = uuid::Uuid::now_v7();
+    let forged = format!(
+        "reply {}.{}",
+        "0".repeat(64),
+        json!({"executionId": planted, "statusCode": 200, "body": "x"})
+    );
+    link.set_px(&format!("{namespace}:answer:{}", planted.simple()), &forged, 60_000).await.unwrap();
+    assert_eq!(bus.decided_reply(planted).await.unwrap(), None, "a planted reply is not believed");
+}

@@ -19,7 +19,7 @@ use hookflow_shared::client_ip;
 use hookflow_shared::execution::ExecutionRequest;
 use hookflow_shared::model::Mode;
 use hookflow_shared::queue::QueueError;
-use hookflow_shared::reply::Answer;
+use hookflow_shared::reply::{Answer, Reply, ReplyWaiter};
 use uuid::Uuid;
 
 use crate::error::{ApiError, Unavailable};
@@ -251,52 +251,45 @@ async fn handle(
     .await;
     let reply = match answered {
         Ok(Ok(reply)) => reply,
-        Ok(Err(error)) => {
-            idempotency::settle(
-                owned,
-                &state.storage,
-                state.key_cache.as_ref(),
-                idempotency::Settled::Failed,
-            )
-            .await;
-            return Err(fail(error));
-        }
+        // Not queued, or the reply bus was lost while waiting: the caller is answered 503.
+        // Whether the execution may still run and reply is decided first, so the key is given
+        // up only when no reply can follow.
+        Ok(Err(error)) => match settle_unanswered(state, execution_id, &mut waiter).await {
+            Unanswered::Replied(reply) => reply,
+            Unanswered::NoReply => {
+                idempotency::settle(
+                    owned,
+                    &state.storage,
+                    state.key_cache.as_ref(),
+                    idempotency::Settled::Failed,
+                )
+                .await;
+                return Err(fail(error));
+            }
+            Unanswered::Unknown => return Err(fail(error)),
+        },
         // Time is up, unless the worker already took the right to answer: one of the two
         // decides, once, so that 408 ⇔ an `aborted` record.
-        Err(_) => {
-            let keep_until = Utc::now() + chrono::Duration::seconds(60);
-            match state.replies.decide(execution_id, Answer::Timeout, keep_until).await {
-                Ok(false) => match tokio::time::timeout(REPLY_IN_FLIGHT, waiter.wait()).await {
-                    Ok(Some(reply)) => reply,
-                    _ => {
-                        tracing::error!(execution = %execution_id, "the worker answered, but its reply never arrived");
-                        idempotency::settle(
-                            owned,
-                            &state.storage,
-                            state.key_cache.as_ref(),
-                            idempotency::Settled::Failed,
-                        )
-                        .await;
-                        return Err(fail(ApiError::Unavailable(Unavailable::Replies)));
-                    }
-                },
-                decided => {
-                    if let Err(error) = decided {
-                        // The worker cannot decide either, and records the run aborted.
-                        tracing::warn!(%error, execution = %execution_id, "answering 408 without a decision");
-                    }
-                    state.metrics.sync_timeout();
-                    idempotency::settle(
-                        owned,
-                        &state.storage,
-                        state.key_cache.as_ref(),
-                        idempotency::Settled::Failed,
-                    )
-                    .await;
-                    return Err(fail(ApiError::Timeout));
-                }
+        Err(_) => match settle_unanswered(state, execution_id, &mut waiter).await {
+            Unanswered::Replied(reply) => reply,
+            Unanswered::NoReply => {
+                state.metrics.sync_timeout();
+                idempotency::settle(
+                    owned,
+                    &state.storage,
+                    state.key_cache.as_ref(),
+                    idempotency::Settled::Failed,
+                )
+                .await;
+                return Err(fail(ApiError::Timeout));
             }
-        }
+            // The worker answered but its reply cannot be had: the record decides what the
+            // key holds once the answer is overdue.
+            Unanswered::Unknown => {
+                tracing::error!(execution = %execution_id, "the worker answered, but its reply cannot be read");
+                return Err(fail(ApiError::Unavailable(Unavailable::Replies)));
+            }
+        },
     };
     state.replies.forget(execution_id);
     // Stored before the caller has it, so a retry after this answer gets the same one.
@@ -310,6 +303,38 @@ async fn handle(
     let mut response = answer::build(reply.status_code, &reply.headers, &reply.body);
     set_execution_header(&mut response, execution_id);
     Ok(response)
+}
+
+/// How a sync call ended that got no reply in the normal way.
+enum Unanswered {
+    /// The worker had decided to answer; its reply, arrived late or read from its decision.
+    Replied(Reply),
+    /// No reply can follow: the ingress took the answer (or no decision can be made, in which
+    /// case the worker cannot make one either and records the run aborted).
+    NoReply,
+    /// The worker decided to answer, but its reply cannot be read.
+    Unknown,
+}
+
+/// Takes the answer away from the worker, or finds the reply it decided to send.
+async fn settle_unanswered(state: &AppState, execution_id: Uuid, waiter: &mut ReplyWaiter) -> Unanswered {
+    let keep_until = Utc::now() + chrono::Duration::seconds(60);
+    match state.replies.decide(execution_id, &Answer::Timeout, keep_until).await {
+        Ok(true) => Unanswered::NoReply,
+        Err(error) => {
+            tracing::warn!(%error, execution = %execution_id, "answering without a decision");
+            Unanswered::NoReply
+        }
+        Ok(false) => {
+            if let Ok(Some(reply)) = tokio::time::timeout(REPLY_IN_FLIGHT, waiter.wait()).await {
+                return Unanswered::Replied(reply);
+            }
+            match state.replies.decided_reply(execution_id).await {
+                Ok(Some(reply)) => Unanswered::Replied(reply),
+                _ => Unanswered::Unknown,
+            }
+        }
+    }
 }
 
 /// Queues an execution, mapping queue failures to their 503s.
