@@ -252,6 +252,13 @@ async fn idempotency_keys_are_claimed_once() {
         let third = Uuid::now_v7();
         assert!(storage.take_over_key(second, &claim(third, ttl)).await.unwrap(), "{backend}");
         assert!(!storage.take_over_key(second, &claim(Uuid::now_v7(), ttl)).await.unwrap(), "{backend}");
+        // The execution that lost the key must not run; the one holding it may, and once it
+        // has started the key is never taken over from it.
+        assert!(!storage.mark_key_started("h-1", second).await.unwrap(), "{backend}");
+        assert!(storage.mark_key_started("h-1", third).await.unwrap(), "{backend}");
+        assert!(!storage.take_over_key(third, &claim(Uuid::now_v7(), ttl)).await.unwrap(), "{backend}");
+        // A key that is gone (expired, pruned) belongs to nobody: its execution runs.
+        assert!(storage.mark_key_started("h-never", first).await.unwrap(), "{backend}");
 
         // Expired keys are free, and pruned.
         let expired = now - Duration::seconds(1);

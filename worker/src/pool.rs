@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use hookflow_shared::catalog::Catalog;
 use hookflow_shared::execution::{ExecutionRecord, ExecutionRequest};
+use hookflow_shared::idempotency::key_hash;
 use hookflow_shared::model::{ExecutionStatus, Mode};
 use hookflow_shared::queue::{Delivery, QueueConsumer, QueueError};
 use hookflow_shared::reply::{Answer, Reply, ReplyBus};
@@ -118,6 +119,26 @@ async fn handle(shared: &Shared, delivery: Delivery) {
                 return;
             }
             Ok(false) => {}
+            Err(error) => {
+                give_back(shared, acker, request, last_attempt, &error.to_string()).await;
+                return;
+            }
+        }
+    }
+    if let Some(key) = &request.idempotency_key {
+        // A key taken over by a retry (this call's ingress never answered) belongs to that
+        // retry's execution: this one must not run as well. Marked before the first node, so
+        // a key is never taken over from a run that started.
+        let hash = key_hash(&request.workflow_key, key);
+        match shared.storage.mark_key_started(&hash, request.execution_id).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(execution = %request.execution_id, "idempotency key taken over by a retry; not run");
+                let record =
+                    ExecutionRecord::not_run(&request, attempt, ExecutionStatus::Aborted, "superseded");
+                shared.recorder.submit(record, acker).await;
+                return;
+            }
             Err(error) => {
                 give_back(shared, acker, request, last_attempt, &error.to_string()).await;
                 return;

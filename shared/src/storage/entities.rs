@@ -142,6 +142,8 @@ pub mod idempotency_key {
         /// belongs to a call that never got an answer.
         pub answer_by: DateTimeUtc,
         pub expires_at: DateTimeUtc,
+        /// Set by the worker before it runs the execution: a started execution keeps its key.
+        pub started: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -93,6 +93,7 @@ impl Storage {
             answer: Set(None),
             answer_by: Set(claim.answer_by),
             expires_at: Set(claim.expires_at),
+            started: Set(false),
         };
         let inserted = idempotency_key::Entity::insert(row)
             .on_conflict(OnConflict::column(idempotency_key::Column::KeyHash).do_nothing().to_owned())
@@ -161,9 +162,30 @@ impl Storage {
             .filter(idempotency_key::Column::KeyHash.eq(claim.key_hash))
             .filter(idempotency_key::Column::ExecutionId.eq(stale))
             .filter(idempotency_key::Column::State.eq(KeyState::Pending.as_str()))
+            // Its execution has not started: it never will (the worker checks this mark).
+            .filter(idempotency_key::Column::Started.eq(false))
             .exec(&self.db)
             .await?;
         Ok(result.rows_affected == 1)
+    }
+
+    /// Marks the key of `execution_id` started, before the worker runs it. `false` when the
+    /// key now belongs to another execution (a retry took it over): this one must not run. A
+    /// key that is gone (expired and pruned while the execution waited) belongs to nobody, and
+    /// the execution runs.
+    pub async fn mark_key_started(&self, key_hash: &str, execution_id: Uuid) -> Result<bool, StorageError> {
+        let _writing = self.write_lock().await;
+        let marked = idempotency_key::Entity::update_many()
+            .col_expr(idempotency_key::Column::Started, sea_orm::sea_query::Expr::value(true))
+            .filter(idempotency_key::Column::KeyHash.eq(key_hash))
+            .filter(idempotency_key::Column::ExecutionId.eq(execution_id))
+            .exec(&self.db)
+            .await?;
+        if marked.rows_affected == 1 {
+            return Ok(true);
+        }
+        let held = idempotency_key::Entity::find_by_id(key_hash.to_owned()).one(&self.db).await?;
+        Ok(held.is_none())
     }
 
     /// Forgets expired keys; returns how many.

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddPendingRecoveries),
             Box::new(AddIdempotencyKeys),
             Box::new(AddReplayOf),
+            Box::new(AddKeyStarted),
         ]
     }
 }
@@ -163,6 +164,52 @@ enum ExecutionsIdempotency {
     Table,
     IdempotencyKey,
     ReplayOf,
+}
+
+#[derive(DeriveIden)]
+enum IdempotencyKeysStarted {
+    #[sea_orm(iden = "idempotency_keys")]
+    Table,
+    Started,
+}
+
+/// Whether a key's execution has started: a key whose execution started is never taken over.
+struct AddKeyStarted;
+
+impl MigrationName for AddKeyStarted {
+    fn name(&self) -> &str {
+        "m20261129_000006_idempotency_key_started"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddKeyStarted {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        if manager.has_column("idempotency_keys", "started").await? {
+            return Ok(());
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(IdempotencyKeysStarted::Table)
+                    .add_column(
+                        ColumnDef::new(IdempotencyKeysStarted::Started).boolean().not_null().default(false),
+                    )
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(IdempotencyKeysStarted::Table)
+                    .drop_column(IdempotencyKeysStarted::Started)
+                    .to_owned(),
+            )
+            .await
+    }
 }
 
 /// Which execution a replay replays (`POST /api/executions/{id}/replay`).

@@ -177,14 +177,29 @@ pub(crate) async fn claim(
             // the execution's record says decides: a run that answered 2xx keeps the key (and
             // its answer becomes the duplicates'); otherwise the key is free for this retry,
             // unless another retry took it first.
-            if let Some(answer) = recorded_answer(storage, &held).await.map_err(unavailable)? {
-                storage.answer_key(&hash, held.execution_id, answer.as_ref()).await.map_err(unavailable)?;
-                let answered = ClaimedKey { state: KeyState::Answered, answer, ..held };
-                return duplicate_answer(workflow, &answered, context).map(Decision::Answer);
-            }
-            let taken = storage.take_over_key(held.execution_id, &claim).await.map_err(unavailable)?;
-            if !taken {
-                return Err(in_progress(held.execution_id));
+            match recorded(storage, &held).await.map_err(unavailable)? {
+                Recorded::Answered(answer) => {
+                    storage
+                        .answer_key(&hash, held.execution_id, answer.as_ref())
+                        .await
+                        .map_err(unavailable)?;
+                    let answered = ClaimedKey { state: KeyState::Answered, answer, ..held };
+                    return duplicate_answer(workflow, &answered, context).map(Decision::Answer);
+                }
+                // It ran and its caller would have been told to retry: the key is free.
+                Recorded::NotAnswered => {
+                    storage.release_key(&hash, held.execution_id).await.map_err(unavailable)?;
+                    if let Claim::Duplicate(other) = storage.claim_key(&claim).await.map_err(unavailable)? {
+                        return duplicate_answer(workflow, &other, context).map(Decision::Answer);
+                    }
+                }
+                // Not recorded: taken over unless its run has started (then it is still
+                // running, or will be redelivered and recorded).
+                Recorded::Missing => {
+                    if !storage.take_over_key(held.execution_id, &claim).await.map_err(unavailable)? {
+                        return Err(in_progress(held.execution_id));
+                    }
+                }
             }
             tracing::info!(workflow = %definition.key, stale = %held.execution_id, "idempotency key taken over from a call never answered");
         }
@@ -257,25 +272,33 @@ pub enum Settled<'a> {
     Failed,
 }
 
-/// For a first call whose answer was never stored: `Some(answer)` when its execution ran and
-/// its caller was (or would have been) answered 2xx — `Some(None)` for a recorded async run,
-/// `Some(Some(reply))` for a sync one — else `None`.
-async fn recorded_answer(
+/// What the record of a first call whose answer was never stored says.
+enum Recorded {
+    /// It ran and its caller was (or would have been) answered 2xx: `None` for an async run,
+    /// the reply for a sync one.
+    Answered(Option<Value>),
+    /// It ended without a 2xx answer (failed, aborted).
+    NotAnswered,
+    /// No record (yet).
+    Missing,
+}
+
+async fn recorded(
     storage: &Storage,
     held: &ClaimedKey,
-) -> Result<Option<Option<Value>>, hookflow_shared::storage::StorageError> {
-    let Some(record) = storage.get_execution(held.execution_id).await? else { return Ok(None) };
+) -> Result<Recorded, hookflow_shared::storage::StorageError> {
+    let Some(record) = storage.get_execution(held.execution_id).await? else { return Ok(Recorded::Missing) };
     if held.mode == Mode::Async {
-        return Ok(Some(None));
+        return Ok(Recorded::Answered(None));
     }
-    // Without a Response node the reply was the default one, not stored with the record.
+    // Records before the reply sent was kept for the defaults hold none for them.
     let reply = match &record.response {
         Some(reply) => reply.clone(),
-        None if record.status == ExecutionStatus::Aborted => return Ok(None),
+        None if record.status == ExecutionStatus::Aborted => return Ok(Recorded::NotAnswered),
         None => serde_json::to_value(default_reply(&record)).unwrap_or(Value::Null),
     };
     let code = reply.get("statusCode").and_then(Value::as_u64).unwrap_or(0);
-    Ok((200..300).contains(&code).then_some(Some(reply)))
+    Ok(if (200..300).contains(&code) { Recorded::Answered(Some(reply)) } else { Recorded::NotAnswered })
 }
 
 /// The answer a duplicate gets.
