@@ -145,6 +145,29 @@ async fn handle(shared: &Shared, delivery: Delivery) {
             }
         }
     }
+    if request.mode == Mode::Sync && request.reply_to.is_some() {
+        // The caller may already have its answer: a 408 or 503 the ingress decided (a publish
+        // it could not confirm, a deadline passed in the queue), or the reply of an earlier
+        // delivery whose worker stopped before recording it. Then nothing runs again: the
+        // record says what the caller got.
+        match shared.replies.decision(request.execution_id).await {
+            Ok(None) => {}
+            Ok(Some(Answer::Timeout)) => {
+                shared.replies.forget(request.execution_id);
+                shared.recorder.submit(aborted(&request, attempt), acker).await;
+                return;
+            }
+            Ok(Some(Answer::Reply(reply))) => {
+                shared.recorder.submit(answered_before(&request, attempt, reply), acker).await;
+                return;
+            }
+            Err(error) => {
+                // Unknown: running could act for a caller already answered 408.
+                give_back(shared, acker, request, last_attempt, &error.to_string()).await;
+                return;
+            }
+        }
+    }
     let (mode, reply_to, deadline) = (request.mode, request.reply_to.clone(), request.deadline);
     let outcome = if request.deadline.is_some_and(|deadline| deadline <= Utc::now()) {
         // The caller has been answered 408 already; running now would act on a request its
@@ -274,6 +297,19 @@ pub fn default_reply(record: &ExecutionRecord) -> Reply {
 
 fn aborted(request: &ExecutionRequest, attempt: u32) -> ExecutionRecord {
     ExecutionRecord::not_run(request, attempt, ExecutionStatus::Aborted, "timeout")
+}
+
+/// The record of a delivery whose caller already got `reply` from an earlier delivery (its
+/// worker stopped before recording): the reply stands, nothing ran again.
+fn answered_before(request: &ExecutionRequest, attempt: u32, reply: Reply) -> ExecutionRecord {
+    let status = if (200..300).contains(&reply.status_code) {
+        ExecutionStatus::Resolved
+    } else {
+        ExecutionStatus::Failed
+    };
+    let mut record = ExecutionRecord::not_run(request, attempt, status, "answered by an earlier delivery");
+    record.response = serde_json::to_value(&reply).ok();
+    record
 }
 
 fn failed_before_start(request: &ExecutionRequest, attempt: u32, reason: &str) -> ExecutionRecord {

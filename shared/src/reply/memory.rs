@@ -74,12 +74,9 @@ impl ReplyBus for MemoryReplyBus {
         Ok(true)
     }
 
-    async fn decided_reply(&self, execution_id: Uuid) -> Result<Option<Reply>, ReplyError> {
+    async fn decision(&self, execution_id: Uuid) -> Result<Option<Answer>, ReplyError> {
         let decisions = self.decisions.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        Ok(match decisions.get(&execution_id) {
-            Some((Answer::Reply(reply), _)) => Some(reply.clone()),
-            _ => None,
-        })
+        Ok(decisions.get(&execution_id).map(|(answer, _)| answer.clone()))
     }
 
     fn forget(&self, execution_id: Uuid) {
@@ -101,10 +98,10 @@ mod tests {
             Answer::Reply(Reply { execution_id: a, status_code: 200, headers: vec![], body: json!("ok") });
         assert!(bus.decide(a, &reply, until).await.unwrap());
         assert!(!bus.decide(a, &Answer::Timeout, until).await.unwrap(), "the worker took it");
-        assert_eq!(bus.decided_reply(a).await.unwrap().map(|r| r.status_code), Some(200));
+        assert_eq!(bus.decision(a).await.unwrap(), Some(reply.clone()));
         assert!(bus.decide(b, &Answer::Timeout, until).await.unwrap());
         assert!(!bus.decide(b, &reply, until).await.unwrap(), "the ingress took it");
-        assert_eq!(bus.decided_reply(b).await.unwrap(), None);
+        assert_eq!(bus.decision(Uuid::now_v7()).await.unwrap(), None);
         bus.forget(a);
         assert!(bus.decisions.lock().unwrap().is_empty());
         // Expired decisions of callers nobody came back for are dropped as new ones come.

@@ -36,7 +36,7 @@ pub struct Reply {
 /// the caller's time is up. Decided once per execution ([`ReplyBus::decide`]), so the caller's
 /// answer and the execution's record always agree (408 ⇔ `aborted`). The worker's decision
 /// carries its reply, so an ingress that lost the decision can read the reply even when its
-/// message got lost on the way ([`ReplyBus::decided_reply`]).
+/// message got lost on the way ([`ReplyBus::decision`]).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Answer {
     Reply(Reply),
@@ -68,8 +68,9 @@ pub trait ReplyBus: Send + Sync + 'static {
         answer: &Answer,
         keep_until: DateTime<Utc>,
     ) -> Result<bool, ReplyError>;
-    /// The reply the worker decided to send, if it did.
-    async fn decided_reply(&self, execution_id: Uuid) -> Result<Option<Reply>, ReplyError>;
+    /// What was decided for `execution_id`'s caller, if anything: a timeout, or the reply the
+    /// worker decided to send.
+    async fn decision(&self, execution_id: Uuid) -> Result<Option<Answer>, ReplyError>;
     /// The caller of `execution_id` has its answer: its decision may be dropped.
     fn forget(&self, execution_id: Uuid);
 }

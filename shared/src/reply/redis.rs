@@ -152,13 +152,15 @@ impl ReplyBus for RedisReplyBus {
         Ok(stored == value)
     }
 
-    async fn decided_reply(&self, execution_id: Uuid) -> Result<Option<Reply>, ReplyError> {
+    async fn decision(&self, execution_id: Uuid) -> Result<Option<Answer>, ReplyError> {
         let stored = self.link.get(&self.answer_key(execution_id)).await.map_err(ReplyError::Unavailable)?;
-        let Some(sealed) = stored.as_deref().and_then(|text| text.strip_prefix(REPLY_ANSWER)) else {
-            return Ok(None);
-        };
+        let Some(stored) = stored else { return Ok(None) };
+        if stored == TIMEOUT_ANSWER {
+            return Ok(Some(Answer::Timeout));
+        }
+        let Some(sealed) = stored.strip_prefix(REPLY_ANSWER) else { return Ok(None) };
         match sealed::open(&self.key, sealed.as_bytes()) {
-            Ok(reply) if reply.execution_id == execution_id => Ok(Some(reply)),
+            Ok(reply) if reply.execution_id == execution_id => Ok(Some(Answer::Reply(reply))),
             Ok(_) | Err(_) => {
                 tracing::warn!(execution = %execution_id, "a decided reply failed its seal; ignored");
                 Ok(None)

@@ -64,7 +64,7 @@ async fn every_answer_agrees_with_its_record() {
 /// Distributed: the worker's decision carries its sealed reply, so an ingress whose reply
 /// message was lost still answers with it; a planted decision is not believed.
 #[tokio::test]
-async fn a_decided_reply_can_be_read_back() {
+async fn decisions_can_be_read_back() {
     use hookflow_shared::message_auth::MessageKeys;
     use hookflow_shared::redis_link::RedisLink;
     use hookflow_shared::reply::{Answer, RedisReplyBus, Reply, ReplyBus};
@@ -89,11 +89,12 @@ async fn a_decided_reply_can_be_read_back() {
     let reply = Reply { execution_id: id, status_code: 201, headers: vec![], body: json!({"ok": true}) };
     assert!(bus.decide(id, &Answer::Reply(reply.clone()), until).await.unwrap());
     assert!(!bus.decide(id, &Answer::Timeout, until).await.unwrap(), "the worker decided first");
-    assert_eq!(bus.decided_reply(id).await.unwrap(), Some(reply));
+    assert_eq!(bus.decision(id).await.unwrap(), Some(Answer::Reply(reply)));
 
     let timed_out = uuid::Uuid::now_v7();
     assert!(bus.decide(timed_out, &Answer::Timeout, until).await.unwrap());
-    assert_eq!(bus.decided_reply(timed_out).await.unwrap(), None);
+    assert_eq!(bus.decision(timed_out).await.unwrap(), Some(Answer::Timeout));
+    assert_eq!(bus.decision(uuid::Uuid::now_v7()).await.unwrap(), None);
 
     let planted = uuid::Uuid::now_v7();
     let forged = format!(
@@ -102,5 +103,5 @@ async fn a_decided_reply_can_be_read_back() {
         json!({"executionId": planted, "statusCode": 200, "body": "x"})
     );
     link.set_px(&format!("{namespace}:answer:{}", planted.simple()), &forged, 60_000).await.unwrap();
-    assert_eq!(bus.decided_reply(planted).await.unwrap(), None, "a planted reply is not believed");
+    assert_eq!(bus.decision(planted).await.unwrap(), None, "a planted reply is not believed");
 }

@@ -329,8 +329,8 @@ async fn settle_unanswered(state: &AppState, execution_id: Uuid, waiter: &mut Re
             if let Ok(Some(reply)) = tokio::time::timeout(REPLY_IN_FLIGHT, waiter.wait()).await {
                 return Unanswered::Replied(reply);
             }
-            match state.replies.decided_reply(execution_id).await {
-                Ok(Some(reply)) => Unanswered::Replied(reply),
+            match state.replies.decision(execution_id).await {
+                Ok(Some(Answer::Reply(reply))) => Unanswered::Replied(reply),
                 _ => Unanswered::Unknown,
             }
         }
