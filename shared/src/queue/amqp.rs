@@ -222,9 +222,10 @@ impl QueueProducer for AmqpProducer {
                 Some(_) => Err(unavailable("RabbitMQ could not route the message to its queue")),
                 None => Ok(()),
             },
+            // Sent (or being sent) when the connection failed: the broker may have it.
             Err(error) => {
                 self.shared.broken.notify_one();
-                Err(unavailable(error))
+                Err(QueueError::Uncertain(error.to_string()))
             }
         }
     }

@@ -19,6 +19,10 @@ use crate::execution::ExecutionRequest;
 pub enum QueueError {
     #[error("queue unavailable: {0}")]
     Unavailable(String),
+    /// The message may have been queued: it was sent, and the broker's confirm was lost with
+    /// the connection. Whoever published must not assume either way.
+    #[error("queue confirm lost: {0}")]
+    Uncertain(String),
     #[error("queue closed")]
     Closed,
     /// No room freed up in time (embedded mode's bounded in-memory queue).

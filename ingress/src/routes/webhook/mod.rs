@@ -206,15 +206,19 @@ async fn handle(
         // the execution is queued, so it is sent once the queue has confirmed it.
         let (headers, body) =
             answer::render_trigger_response(&definition.trigger.response, &execution.context);
-        if let Err(error) = publish(state, execution).await {
-            idempotency::settle(
-                owned,
-                &state.storage,
-                state.key_cache.as_ref(),
-                idempotency::Settled::Failed,
-            )
-            .await;
-            return Err(fail(error));
+        if let Err(unqueued) = publish(state, execution).await {
+            // A message the broker may hold still runs: its key then stays pending, for the
+            // worker's `started` mark and the record to settle, so a retry cannot run it twice.
+            if !unqueued.maybe_queued {
+                idempotency::settle(
+                    owned,
+                    &state.storage,
+                    state.key_cache.as_ref(),
+                    idempotency::Settled::Failed,
+                )
+                .await;
+            }
+            return Err(fail(unqueued.error));
         }
         drop(memory);
         idempotency::settle(owned, &state.storage, state.key_cache.as_ref(), idempotency::Settled::Queued)
@@ -337,18 +341,33 @@ async fn settle_unanswered(state: &AppState, execution_id: Uuid, waiter: &mut Re
     }
 }
 
+/// An execution that could not be queued: the 503 to answer, and whether the queue may have
+/// it after all (its confirm was lost), so that it may still run.
+pub(crate) struct Unqueued {
+    pub error: ApiError,
+    pub maybe_queued: bool,
+}
+
+impl From<Unqueued> for ApiError {
+    fn from(unqueued: Unqueued) -> Self {
+        unqueued.error
+    }
+}
+
 /// Queues an execution, mapping queue failures to their 503s.
-pub(crate) async fn publish(state: &AppState, execution: ExecutionRequest) -> Result<(), ApiError> {
+pub(crate) async fn publish(state: &AppState, execution: ExecutionRequest) -> Result<(), Unqueued> {
     let started = Instant::now();
     let execution_id = execution.execution_id;
     let result = state.producer.publish(execution).await;
     state.metrics.observe_publish(started.elapsed());
     result.map_err(|error| {
         tracing::warn!(execution = %execution_id, %error, "the execution could not be queued");
-        match error {
+        let maybe_queued = matches!(error, QueueError::Uncertain(_));
+        let error = match error {
             QueueError::Full => ApiError::Unavailable(Unavailable::QueueFull),
             _ => ApiError::Unavailable(Unavailable::Queue),
-        }
+        };
+        Unqueued { error, maybe_queued }
     })
 }
 
