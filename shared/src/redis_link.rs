@@ -60,107 +60,81 @@ impl RedisLink {
         }
     }
 
-    /// PUBLISHes `payload` on `channel`. A connection broken while Redis was away fails the
-    /// first command after it returns (which makes the manager reconnect), so a failed publish
-    /// is tried again a few times before it is reported: a lost reply would leave a caller
-    /// waiting for its whole timeout.
-    pub async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), String> {
+    /// One command on the shared connection, bounded by [`COMMAND_TIMEOUT`].
+    async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, String> {
+        let Some(manager) = self.publisher.load_full() else { return Err("not connected to Redis".into()) };
+        let mut connection = ConnectionManager::clone(&manager);
+        match tokio::time::timeout(COMMAND_TIMEOUT, command.query_async::<T>(&mut connection)).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err("Redis did not answer in time".into()),
+        }
+    }
+
+    /// Runs `attempt` up to [`PUBLISH_ATTEMPTS`] times. A connection broken while Redis was
+    /// away fails the first command after it returns (which makes the manager reconnect), so
+    /// a command whose loss would cost a caller its answer is tried again before it fails.
+    async fn retried<T, F: std::future::Future<Output = Result<T, String>>>(
+        &self,
+        attempt: impl Fn() -> F,
+    ) -> Result<T, String> {
         let mut last_error = String::new();
-        for attempt in 0..PUBLISH_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(MIN_BACKOFF * attempt).await;
+        for tried in 0..PUBLISH_ATTEMPTS {
+            if tried > 0 {
+                tokio::time::sleep(MIN_BACKOFF * tried).await;
             }
-            match self.publish_once(channel, payload).await {
-                Ok(()) => return Ok(()),
+            match attempt().await {
+                Ok(value) => return Ok(value),
                 Err(error) => last_error = error,
             }
         }
         Err(last_error)
     }
 
-    async fn publish_once(&self, channel: &str, payload: &[u8]) -> Result<(), String> {
-        let Some(manager) = self.publisher.load_full() else { return Err("not connected to Redis".into()) };
-        let mut connection = ConnectionManager::clone(&manager);
+    /// PUBLISHes `payload` on `channel`, tried again a few times: a lost reply would leave a
+    /// caller waiting for its whole timeout.
+    pub async fn publish(&self, channel: &str, payload: &[u8]) -> Result<(), String> {
         let mut command = redis::cmd("PUBLISH");
         command.arg(channel).arg(payload);
-        match tokio::time::timeout(COMMAND_TIMEOUT, command.query_async::<i64>(&mut connection)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(error)) => Err(error.to_string()),
-            Err(_) => Err("Redis did not answer in time".into()),
-        }
+        self.retried(|| self.query::<i64>(&command)).await.map(|_| ())
     }
 
     /// `SET key value NX PX ttl_ms`, then the value the key holds: `value` when this call (or
     /// an earlier try of it) set it, the other one otherwise. Tried again like
     /// [`RedisLink::publish`]; reading back makes a retried SET that had landed still count.
     pub async fn set_nx(&self, key: &str, value: &str, ttl_ms: u64) -> Result<String, String> {
-        let mut last_error = String::new();
-        for attempt in 0..PUBLISH_ATTEMPTS {
-            if attempt > 0 {
-                tokio::time::sleep(MIN_BACKOFF * attempt).await;
+        let mut set = redis::cmd("SET");
+        set.arg(key).arg(value).arg("NX").arg("PX").arg(ttl_ms);
+        let mut get = redis::cmd("GET");
+        get.arg(key);
+        self.retried(|| async {
+            if self.query::<Option<String>>(&set).await?.is_some() {
+                return Ok(value.to_owned());
             }
-            let Some(manager) = self.publisher.load_full() else {
-                last_error = "not connected to Redis".into();
-                continue;
-            };
-            let mut connection = ConnectionManager::clone(&manager);
-            let mut set = redis::cmd("SET");
-            set.arg(key).arg(value).arg("NX").arg("PX").arg(ttl_ms);
-            let mut get = redis::cmd("GET");
-            get.arg(key);
-            let both = async {
-                let set: Option<String> = set.query_async(&mut connection).await?;
-                if set.is_some() {
-                    return Ok(Some(value.to_owned()));
-                }
-                get.query_async::<Option<String>>(&mut connection).await
-            };
-            match tokio::time::timeout(COMMAND_TIMEOUT, both).await {
-                Ok(Ok(Some(stored))) => return Ok(stored),
-                // Expired between the two commands: try again.
-                Ok(Ok(None)) => last_error = "the key expired while it was read".into(),
-                Ok(Err(error)) => last_error = error.to_string(),
-                Err(_) => last_error = "Redis did not answer in time".into(),
-            }
-        }
-        Err(last_error)
+            // Expired between the two commands: an error, so it is tried again.
+            self.query::<Option<String>>(&get)
+                .await?
+                .ok_or_else(|| "the key expired while it was read".to_owned())
+        })
+        .await
     }
 
     /// `GET key`, bounded in time.
     pub async fn get(&self, key: &str) -> Result<Option<String>, String> {
-        let Some(manager) = self.publisher.load_full() else { return Err("not connected to Redis".into()) };
-        let mut connection = ConnectionManager::clone(&manager);
         let mut command = redis::cmd("GET");
         command.arg(key);
-        match tokio::time::timeout(COMMAND_TIMEOUT, command.query_async::<Option<String>>(&mut connection))
-            .await
-        {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(_) => Err("Redis did not answer in time".into()),
-        }
+        self.query(&command).await
     }
 
     /// `SET key value PX ttl_ms`, bounded in time.
     pub async fn set_px(&self, key: &str, value: &str, ttl_ms: u64) -> Result<(), String> {
-        let Some(manager) = self.publisher.load_full() else { return Err("not connected to Redis".into()) };
-        let mut connection = ConnectionManager::clone(&manager);
         let mut command = redis::cmd("SET");
         command.arg(key).arg(value).arg("PX").arg(ttl_ms.max(1));
-        match tokio::time::timeout(COMMAND_TIMEOUT, command.query_async::<()>(&mut connection)).await {
-            Ok(result) => result.map_err(|e| e.to_string()),
-            Err(_) => Err("Redis did not answer in time".into()),
-        }
+        self.query(&command).await
     }
 
     /// Whether Redis answers a PING now.
     pub async fn ping(&self) -> bool {
-        let Some(manager) = self.publisher.load_full() else { return false };
-        let mut connection = ConnectionManager::clone(&manager);
-        let command = redis::cmd("PING");
-        matches!(
-            tokio::time::timeout(COMMAND_TIMEOUT, command.query_async::<String>(&mut connection)).await,
-            Ok(Ok(_))
-        )
+        self.query::<String>(&redis::cmd("PING")).await.is_ok()
     }
 
     /// Listens on `channel` until `shutdown`, reconnecting with backoff. `on_state(true)` when

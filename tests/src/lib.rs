@@ -159,6 +159,11 @@ impl TestApp {
         self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token)
     }
 
+    /// GETs an admin path and returns its JSON answer.
+    pub async fn admin_json(&self, path: &str) -> Value {
+        self.admin(reqwest::Method::GET, path).send().await.unwrap().json().await.unwrap()
+    }
+
     /// Creates a workflow and returns its API representation; panics unless 201.
     pub async fn create_workflow(&self, definition: Value) -> Value {
         let response =

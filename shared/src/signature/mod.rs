@@ -73,6 +73,8 @@ pub struct Verifier {
     keys: Vec<Vec<u8>>,
     tolerance: i64,
     generic: Option<Generic>,
+    /// The headers never stored in `$context` ([`Verifier::signature_headers`]).
+    unstored: Vec<String>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -87,6 +89,16 @@ impl Verifier {
     /// Resolves and decodes the secrets (`{{$env.NAME}}` from `HOOKFLOW_VAR_NAME`) and checks
     /// the settings; every problem is reported with its path.
     pub fn compile(spec: &SignatureSpec) -> Result<Self, Vec<Problem>> {
+        Self::build(spec, Masks::Refused)
+    }
+
+    /// The problems of settings about to be saved. A [`MASK`] in a secret's place stands for
+    /// the secret stored there, restored after this check: it is not checked as a key.
+    pub fn check(spec: &SignatureSpec) -> Vec<Problem> {
+        Self::build(spec, Masks::StandForStored).err().unwrap_or_default()
+    }
+
+    fn build(spec: &SignatureSpec, masks: Masks) -> Result<Self, Vec<Problem>> {
         let mut problems = Vec::new();
         if spec.secrets.is_empty() {
             problems.push(Problem::new(format!("{PATH}.secrets"), "at least one secret is needed"));
@@ -109,6 +121,9 @@ impl Verifier {
         }
         let mut keys = Vec::new();
         for (i, secret) in spec.secrets.iter().enumerate() {
+            if masks == Masks::StandForStored && secret == MASK {
+                continue;
+            }
             let path = format!("{PATH}.secrets[{i}]");
             match resolve_secret(secret).and_then(|text| decode_key(spec.preset, &text)) {
                 Ok(key) => keys.push(key),
@@ -121,31 +136,8 @@ impl Verifier {
         }
         // Bounded by MAX_TOLERANCE above.
         let tolerance = i64::try_from(tolerance).unwrap_or(i64::MAX);
-        Ok(Self { preset: spec.preset, keys, tolerance, generic })
-    }
-
-    /// The problems of settings about to be saved. A [`MASK`] in a secret's place stands for
-    /// the secret stored there, restored after this check: it is not checked as a key.
-    pub fn check(spec: &SignatureSpec) -> Vec<Problem> {
-        let mut unmasked = spec.clone();
-        let masked: Vec<usize> = (0..spec.secrets.len()).filter(|i| spec.secrets[*i] == MASK).collect();
-        unmasked.secrets.retain(|secret| secret != MASK);
-        let mut problems = Self::compile(&unmasked).err().unwrap_or_default();
-        if !masked.is_empty() {
-            // Paths of the remaining secrets moved; report them where they were sent.
-            let kept: Vec<usize> = (0..spec.secrets.len()).filter(|i| !masked.contains(i)).collect();
-            for problem in &mut problems {
-                if let Some(index) = secret_index(&problem.path) {
-                    if let Some(original) = kept.get(index) {
-                        problem.path = format!("{PATH}.secrets[{original}]");
-                    }
-                }
-            }
-            // Only masked secrets: the list is not empty once restored.
-            let only_masks = format!("{PATH}.secrets");
-            problems.retain(|problem| problem.path != only_masks);
-        }
-        problems
+        let unstored = unstored_headers(spec.preset, generic.as_ref());
+        Ok(Self { preset: spec.preset, keys, tolerance, generic, unstored })
     }
 
     /// The preset this verifier checks.
@@ -160,17 +152,8 @@ impl Verifier {
     }
 
     /// Headers that carry the signature: never stored in `$context`.
-    pub fn signature_headers(&self) -> Vec<&str> {
-        match self.preset {
-            Preset::Stripe => vec!["stripe-signature"],
-            Preset::Github => vec!["x-hub-signature-256", "x-hub-signature"],
-            Preset::Shopify => vec!["x-shopify-hmac-sha256"],
-            Preset::StandardWebhooks => vec!["webhook-signature", "svix-signature"],
-            Preset::Slack => vec!["x-slack-signature"],
-            Preset::Cloudpayments => vec!["content-hmac", "x-content-hmac"],
-            Preset::Adyen | Preset::Tbank => Vec::new(),
-            Preset::Hmac => self.generic.iter().map(|g| g.header.as_str()).collect(),
-        }
+    pub fn signature_headers(&self) -> &[String] {
+        &self.unstored
     }
 
     /// Checks a call: `Missing` (no readable signature), then `Expired` (timestamp outside
@@ -317,9 +300,28 @@ fn resolve_secret(secret: &str) -> Result<String, String> {
     Ok(text)
 }
 
-/// The index in a `trigger.signature.secrets[i]` path.
-fn secret_index(path: &str) -> Option<usize> {
-    path.strip_prefix(&format!("{PATH}.secrets["))?.strip_suffix(']')?.parse().ok()
+/// Headers that carry a preset's signature (listed once, at compile time).
+fn unstored_headers(preset: Preset, generic: Option<&Generic>) -> Vec<String> {
+    let fixed: &[&str] = match preset {
+        Preset::Stripe => &["stripe-signature"],
+        Preset::Github => &["x-hub-signature-256", "x-hub-signature"],
+        Preset::Shopify => &["x-shopify-hmac-sha256"],
+        Preset::StandardWebhooks => &["webhook-signature", "svix-signature"],
+        Preset::Slack => &["x-slack-signature"],
+        Preset::Cloudpayments => &["content-hmac", "x-content-hmac"],
+        Preset::Adyen | Preset::Tbank => &[],
+        Preset::Hmac => return generic.map(|g| vec![g.header.clone()]).unwrap_or_default(),
+    };
+    fixed.iter().map(|name| (*name).to_owned()).collect()
+}
+
+/// How [`MASK`] in a secret's place is taken.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Masks {
+    /// Compiling for use: a mask is no secret (it was restored on save, so it cannot be here).
+    Refused,
+    /// Checking a save: a mask stands for the secret stored at its position.
+    StandForStored,
 }
 
 /// Whether the preset signs a timestamp, so that `tolerance` means something.

@@ -3,7 +3,7 @@
 //! replicas as in SQLite, and survives restarts of everything else (Redis included).
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, TransactionTrait, TryInsertResult};
 use serde_json::Value;
 use uuid::Uuid;
@@ -124,11 +124,8 @@ impl Storage {
     ) -> Result<bool, StorageError> {
         let _writing = self.write_lock().await;
         let result = idempotency_key::Entity::update_many()
-            .col_expr(
-                idempotency_key::Column::State,
-                sea_orm::sea_query::Expr::value(KeyState::Answered.as_str()),
-            )
-            .col_expr(idempotency_key::Column::Answer, sea_orm::sea_query::Expr::value(answer.map(json_text)))
+            .col_expr(idempotency_key::Column::State, Expr::value(KeyState::Answered.as_str()))
+            .col_expr(idempotency_key::Column::Answer, Expr::value(answer.map(json_text)))
             .filter(idempotency_key::Column::KeyHash.eq(key_hash))
             .filter(idempotency_key::Column::ExecutionId.eq(execution_id))
             .exec(&self.db)
@@ -152,13 +149,10 @@ impl Storage {
     pub async fn take_over_key(&self, stale: Uuid, claim: &NewClaim<'_>) -> Result<bool, StorageError> {
         let _writing = self.write_lock().await;
         let result = idempotency_key::Entity::update_many()
-            .col_expr(
-                idempotency_key::Column::ExecutionId,
-                sea_orm::sea_query::Expr::value(claim.execution_id),
-            )
-            .col_expr(idempotency_key::Column::Mode, sea_orm::sea_query::Expr::value(claim.mode.as_str()))
-            .col_expr(idempotency_key::Column::AnswerBy, sea_orm::sea_query::Expr::value(claim.answer_by))
-            .col_expr(idempotency_key::Column::ExpiresAt, sea_orm::sea_query::Expr::value(claim.expires_at))
+            .col_expr(idempotency_key::Column::ExecutionId, Expr::value(claim.execution_id))
+            .col_expr(idempotency_key::Column::Mode, Expr::value(claim.mode.as_str()))
+            .col_expr(idempotency_key::Column::AnswerBy, Expr::value(claim.answer_by))
+            .col_expr(idempotency_key::Column::ExpiresAt, Expr::value(claim.expires_at))
             .filter(idempotency_key::Column::KeyHash.eq(claim.key_hash))
             .filter(idempotency_key::Column::ExecutionId.eq(stale))
             .filter(idempotency_key::Column::State.eq(KeyState::Pending.as_str()))
@@ -176,7 +170,7 @@ impl Storage {
     pub async fn mark_key_started(&self, key_hash: &str, execution_id: Uuid) -> Result<bool, StorageError> {
         let _writing = self.write_lock().await;
         let marked = idempotency_key::Entity::update_many()
-            .col_expr(idempotency_key::Column::Started, sea_orm::sea_query::Expr::value(true))
+            .col_expr(idempotency_key::Column::Started, Expr::value(true))
             .filter(idempotency_key::Column::KeyHash.eq(key_hash))
             .filter(idempotency_key::Column::ExecutionId.eq(execution_id))
             .exec(&self.db)

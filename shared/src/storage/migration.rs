@@ -52,6 +52,8 @@ enum Executions {
     CreatedAt,
     StartedAt,
     FinishedAt,
+    IdempotencyKey,
+    ReplayOf,
 }
 
 #[derive(DeriveIden)]
@@ -120,28 +122,12 @@ impl MigrationName for AddPendingRecoveries {
 #[async_trait::async_trait]
 impl MigrationTrait for AddPendingRecoveries {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.has_column("pending_executions", "recoveries").await? {
-            return Ok(());
-        }
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(PendingExecutions::Table)
-                    .add_column(ColumnDef::new(PendingExecutions::Recoveries).integer().not_null().default(0))
-                    .to_owned(),
-            )
-            .await
+        let column = ColumnDef::new(PendingExecutions::Recoveries).integer().not_null().default(0).to_owned();
+        add_column(manager, "pending_executions", column).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(PendingExecutions::Table)
-                    .drop_column(PendingExecutions::Recoveries)
-                    .to_owned(),
-            )
-            .await
+        drop_column(manager, "pending_executions", PendingExecutions::Recoveries).await
     }
 }
 
@@ -156,21 +142,19 @@ enum IdempotencyKeys {
     Answer,
     AnswerBy,
     ExpiresAt,
-}
-
-#[derive(DeriveIden)]
-enum ExecutionsIdempotency {
-    #[sea_orm(iden = "executions")]
-    Table,
-    IdempotencyKey,
-    ReplayOf,
-}
-
-#[derive(DeriveIden)]
-enum IdempotencyKeysStarted {
-    #[sea_orm(iden = "idempotency_keys")]
-    Table,
     Started,
+}
+
+/// Adds a column to `table` unless it is there already (a schema that got it some other way).
+async fn add_column(manager: &SchemaManager<'_>, table: &str, column: ColumnDef) -> Result<(), DbErr> {
+    if manager.has_column(table, &column.get_column_name()).await? {
+        return Ok(());
+    }
+    manager.alter_table(Table::alter().table(Alias::new(table)).add_column(column).to_owned()).await
+}
+
+async fn drop_column(manager: &SchemaManager<'_>, table: &str, column: impl IntoIden) -> Result<(), DbErr> {
+    manager.alter_table(Table::alter().table(Alias::new(table)).drop_column(column).to_owned()).await
 }
 
 /// Whether a key's execution has started: a key whose execution started is never taken over.
@@ -185,30 +169,12 @@ impl MigrationName for AddKeyStarted {
 #[async_trait::async_trait]
 impl MigrationTrait for AddKeyStarted {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.has_column("idempotency_keys", "started").await? {
-            return Ok(());
-        }
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(IdempotencyKeysStarted::Table)
-                    .add_column(
-                        ColumnDef::new(IdempotencyKeysStarted::Started).boolean().not_null().default(false),
-                    )
-                    .to_owned(),
-            )
-            .await
+        let column = ColumnDef::new(IdempotencyKeys::Started).boolean().not_null().default(false).to_owned();
+        add_column(manager, "idempotency_keys", column).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(IdempotencyKeysStarted::Table)
-                    .drop_column(IdempotencyKeysStarted::Started)
-                    .to_owned(),
-            )
-            .await
+        drop_column(manager, "idempotency_keys", IdempotencyKeys::Started).await
     }
 }
 
@@ -224,28 +190,11 @@ impl MigrationName for AddReplayOf {
 #[async_trait::async_trait]
 impl MigrationTrait for AddReplayOf {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        if manager.has_column("executions", "replay_of").await? {
-            return Ok(());
-        }
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(ExecutionsIdempotency::Table)
-                    .add_column(ColumnDef::new(ExecutionsIdempotency::ReplayOf).uuid().null())
-                    .to_owned(),
-            )
-            .await
+        add_column(manager, "executions", ColumnDef::new(Executions::ReplayOf).uuid().null().to_owned()).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(ExecutionsIdempotency::Table)
-                    .drop_column(ExecutionsIdempotency::ReplayOf)
-                    .to_owned(),
-            )
-            .await
+        drop_column(manager, "executions", Executions::ReplayOf).await
     }
 }
 
@@ -288,29 +237,13 @@ impl MigrationTrait for AddIdempotencyKeys {
                     .to_owned(),
             )
             .await?;
-        if !manager.has_column("executions", "idempotency_key").await? {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(ExecutionsIdempotency::Table)
-                        .add_column(ColumnDef::new(ExecutionsIdempotency::IdempotencyKey).text().null())
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        add_column(manager, "executions", ColumnDef::new(Executions::IdempotencyKey).text().null().to_owned())
+            .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_table(Table::drop().table(IdempotencyKeys::Table).to_owned()).await?;
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(ExecutionsIdempotency::Table)
-                    .drop_column(ExecutionsIdempotency::IdempotencyKey)
-                    .to_owned(),
-            )
-            .await
+        drop_column(manager, "executions", Executions::IdempotencyKey).await
     }
 }
 

@@ -55,12 +55,11 @@ async fn create_list_get_patch_delete() {
         .unwrap();
     assert_eq!(duplicate.status(), 409);
 
-    let list: Value = app.admin(Method::GET, "/api/workflows").send().await.unwrap().json().await.unwrap();
+    let list: Value = app.admin_json("/api/workflows").await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1);
     assert_eq!(list["data"][0]["key"], key.as_str());
 
-    let fetched: Value =
-        app.admin(Method::GET, &format!("/api/workflows/{key}")).send().await.unwrap().json().await.unwrap();
+    let fetched: Value = app.admin_json(&format!("/api/workflows/{key}")).await;
     assert_eq!(fetched["title"], "No key");
 
     let patched = app
@@ -138,14 +137,7 @@ async fn put_makes_a_new_version_that_the_next_call_uses_and_executions_keep_the
 
     assert_eq!(app.execution(&first_id).await["version"], 1);
     assert_eq!(app.execution(&second_id).await["version"], 2);
-    let versions: Value = app
-        .admin(Method::GET, "/api/workflows/versioned/versions")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let versions: Value = app.admin_json("/api/workflows/versioned/versions").await;
     let numbers: Vec<i64> =
         versions["data"].as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
     assert_eq!(numbers, vec![1, 2]);
@@ -268,10 +260,9 @@ async fn passwords_are_write_only_and_the_mask_keeps_them() {
     let mask = json!({"username": "psp", "password": "********"});
     let created = app.create_workflow(guarded("guarded", "First", "s3cret")).await;
     assert_eq!(created["trigger"]["basicAuthentication"], mask, "the answer of POST");
-    let fetched: Value =
-        app.admin(Method::GET, "/api/workflows/guarded").send().await.unwrap().json().await.unwrap();
+    let fetched: Value = app.admin_json("/api/workflows/guarded").await;
     assert_eq!(fetched["trigger"]["basicAuthentication"], mask, "GET");
-    let listed: Value = app.admin(Method::GET, "/api/workflows").send().await.unwrap().json().await.unwrap();
+    let listed: Value = app.admin_json("/api/workflows").await;
     assert_eq!(listed["data"][0]["trigger"]["basicAuthentication"], mask, "the list");
     assert_eq!(call_with(&app, "guarded", "s3cret").await, 200);
 
@@ -309,8 +300,7 @@ async fn passwords_are_write_only_and_the_mask_keeps_them() {
     assert_eq!(call_with(&app, "guarded", "n3w-s3cret").await, 200);
     assert_eq!(call_with(&app, "guarded", "s3cret").await, 401);
 
-    let versions: Value =
-        app.admin(Method::GET, "/api/workflows/guarded/versions").send().await.unwrap().json().await.unwrap();
+    let versions: Value = app.admin_json("/api/workflows/guarded/versions").await;
     let versions = versions["data"].as_array().unwrap();
     assert_eq!(versions.len(), 4);
     for version in versions {
@@ -366,36 +356,16 @@ async fn executions_are_listed_newest_first_with_a_cursor() {
     for id in &ids {
         app.execution(id).await;
     }
-    let page: Value = app
-        .admin(Method::GET, "/api/workflows/listed/executions?limit=2")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.admin_json("/api/workflows/listed/executions?limit=2").await;
     let got: Vec<&str> = page["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(got, vec![ids[4].as_str(), ids[3].as_str()]);
     let cursor = page["nextCursor"].as_str().unwrap();
-    let next: Value = app
-        .admin(Method::GET, &format!("/api/workflows/listed/executions?limit=2&cursor={cursor}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let next: Value =
+        app.admin_json(&format!("/api/workflows/listed/executions?limit=2&cursor={cursor}")).await;
     let got: Vec<&str> = next["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(got, vec![ids[2].as_str(), ids[1].as_str()]);
 
-    let failed: Value = app
-        .admin(Method::GET, "/api/workflows/listed/executions?status=failed")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let failed: Value = app.admin_json("/api/workflows/listed/executions?status=failed").await;
     let got: Vec<&str> =
         failed["data"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(got, vec![ids[4].as_str(), ids[1].as_str()]);
@@ -406,14 +376,7 @@ async fn executions_are_listed_newest_first_with_a_cursor() {
             app.admin(Method::GET, &format!("/api/workflows/listed/executions?{bad}")).send().await.unwrap();
         assert_eq!(response.status(), 400, "{bad}");
     }
-    let one: Value = app
-        .admin(Method::GET, &format!("/api/executions/{}", ids[0]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one: Value = app.admin_json(&format!("/api/executions/{}", ids[0])).await;
     assert_eq!(one["workflowKey"], "listed");
     assert_eq!(one["jobs"][0]["nodeKey"], "gate");
     assert_eq!(one["jobs"][0]["nodeType"], "condition");

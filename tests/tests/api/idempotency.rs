@@ -24,14 +24,7 @@ fn is_duplicate(response: &Response) -> bool {
 async fn recorded(app: &TestApp, key: &str, expected: usize) -> Vec<Value> {
     let mut data = Vec::new();
     for _ in 0..200 {
-        let listed: Value = app
-            .admin(Method::GET, &format!("/api/workflows/{key}/executions?limit=100"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let listed: Value = app.admin_json(&format!("/api/workflows/{key}/executions?limit=100")).await;
         data = listed["data"].as_array().cloned().unwrap_or_default();
         if data.len() >= expected {
             break;

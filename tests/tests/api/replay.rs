@@ -32,14 +32,7 @@ async fn a_recorded_execution_runs_again() {
     assert_eq!(original["status"], "failed");
 
     // The status filter finds it.
-    let listed: Value = app
-        .admin(Method::GET, "/api/workflows/replayed/executions?status=failed")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.admin_json("/api/workflows/replayed/executions?status=failed").await;
     assert_eq!(listed["data"][0]["id"], original_id);
 
     // Replayed at its version, despite its idempotency key: it runs again (and fails again).

@@ -110,14 +110,7 @@ async fn only_correctly_signed_calls_run() {
     app.execution(&execution_id(&old)).await;
 
     // Only the one good call and the one under the old secret ran.
-    let listed: Value = app
-        .admin(Method::GET, "/api/workflows/signed-stripe/executions?limit=50")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.admin_json("/api/workflows/signed-stripe/executions?limit=50").await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 2, "{listed}");
 }
 
@@ -126,8 +119,7 @@ async fn signature_secrets_are_write_only() {
     let app = spawn_app().await;
     let created = app.create_workflow(signed_workflow("masked-stripe", json!(["whsec_first", SECRET]))).await;
     assert_eq!(created["trigger"]["signature"]["secrets"], json!(["********", "********"]));
-    let fetched: Value =
-        app.admin(Method::GET, "/api/workflows/masked-stripe").send().await.unwrap().json().await.unwrap();
+    let fetched: Value = app.admin_json("/api/workflows/masked-stripe").await;
     assert!(!fetched.to_string().contains(SECRET), "{fetched}");
 
     // Sent back unchanged: the masks keep both stored secrets.
@@ -184,14 +176,7 @@ async fn fetched_workflows_save_back_unchanged_whatever_the_secret_format() {
         let mut definition = workflow(key, false, json!([]));
         definition["trigger"]["signature"] = json!({"preset": preset, "secrets": [secret]});
         app.create_workflow(definition).await;
-        let fetched: Value = app
-            .admin(Method::GET, &format!("/api/workflows/{key}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let fetched: Value = app.admin_json(&format!("/api/workflows/{key}")).await;
         assert_eq!(fetched["trigger"]["signature"]["secrets"], json!(["********"]));
         let response =
             app.admin(Method::PUT, &format!("/api/workflows/{key}")).json(&fetched).send().await.unwrap();

@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use super::{answer, set_execution_header, Failure};
 use crate::error::{ApiError, Unavailable};
+use crate::state::AppState;
 
 /// Marks a duplicate's answer.
 pub const DUPLICATE_HEADER: &str = "x-hookflow-duplicate";
@@ -139,12 +140,12 @@ pub struct KeyedCall<'a> {
 
 /// Claims the call's key for its execution, answering a duplicate.
 pub(crate) async fn claim(
-    storage: &Storage,
-    cache: Option<&KeyCache>,
+    state: &AppState,
     workflow: &LiveWorkflow,
     call: KeyedCall<'_>,
 ) -> Result<Decision, Failure> {
     let KeyedCall { rule, key, execution_id, mode, answer_by, context } = call;
+    let (storage, cache) = (&state.storage, state.key_cache.as_ref());
     let definition = &workflow.definition;
     let hash = key_hash(&definition.key, key);
     if let Some(cache) = cache {
@@ -251,17 +252,11 @@ impl OwnedKey {
 }
 
 /// [`OwnedKey::settle`] for a call that may own a key.
-pub(crate) async fn settle(
-    owned: Option<OwnedKey>,
-    storage: &Storage,
-    cache: Option<&KeyCache>,
-    how: Settled<'_>,
-) {
+pub(crate) async fn settle(state: &AppState, owned: Option<OwnedKey>, how: Settled<'_>) {
     if let Some(owned) = owned {
-        owned.settle(storage, cache, how).await;
+        owned.settle(&state.storage, state.key_cache.as_ref(), how).await;
     }
 }
-
 /// How a call that owns a key ended.
 pub enum Settled<'a> {
     /// Async: queued, answered with the trigger's response.

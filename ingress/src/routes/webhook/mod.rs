@@ -139,11 +139,11 @@ async fn handle(
     request::check_body(&parsed.body)?;
     let unstored = match &workflow.signature {
         SignatureCheck::On(verifier) => verifier.signature_headers(),
-        _ => Vec::new(),
+        _ => &[],
     };
     let parsing = &definition.trigger.request;
     let raw_body = (!parsed.structured || parsing.raw_body).then_some(&raw[..]);
-    let context = request::build_context(request, parsed.body, raw_body, parsing, &unstored);
+    let context = request::build_context(request, parsed.body, raw_body, parsing, unstored);
     drop(raw);
 
     let execution_id = Uuid::now_v7();
@@ -172,7 +172,7 @@ async fn handle(
                 answer_by: latest,
                 context: &context,
             };
-            let claimed = idempotency::claim(&state.storage, state.key_cache.as_ref(), workflow, call).await;
+            let claimed = idempotency::claim(state, workflow, call).await;
             match claimed {
                 Ok(idempotency::Decision::Run(owned)) => Some(owned),
                 Ok(idempotency::Decision::Answer(response)) => {
@@ -210,19 +210,12 @@ async fn handle(
             // A message the broker may hold still runs: its key then stays pending, for the
             // worker's `started` mark and the record to settle, so a retry cannot run it twice.
             if !unqueued.maybe_queued {
-                idempotency::settle(
-                    owned,
-                    &state.storage,
-                    state.key_cache.as_ref(),
-                    idempotency::Settled::Failed,
-                )
-                .await;
+                idempotency::settle(state, owned, idempotency::Settled::Failed).await;
             }
             return Err(fail(unqueued.error));
         }
         drop(memory);
-        idempotency::settle(owned, &state.storage, state.key_cache.as_ref(), idempotency::Settled::Queued)
-            .await;
+        idempotency::settle(state, owned, idempotency::Settled::Queued).await;
         let mut response = answer::build(definition.trigger.response.status_code, &headers, &body);
         set_execution_header(&mut response, execution_id);
         return Ok(response);
@@ -233,13 +226,7 @@ async fn handle(
         Ok(waiter) => waiter,
         Err(error) => {
             tracing::warn!(execution = %execution_id, %error, "sync webhook refused: replies cannot be received");
-            idempotency::settle(
-                owned,
-                &state.storage,
-                state.key_cache.as_ref(),
-                idempotency::Settled::Failed,
-            )
-            .await;
+            idempotency::settle(state, owned, idempotency::Settled::Failed).await;
             return Err(fail(ApiError::Unavailable(Unavailable::Replies)));
         }
     };
@@ -261,13 +248,7 @@ async fn handle(
         Ok(Err(error)) => match settle_unanswered(state, execution_id, &mut waiter).await {
             Unanswered::Replied(reply) => reply,
             Unanswered::NoReply => {
-                idempotency::settle(
-                    owned,
-                    &state.storage,
-                    state.key_cache.as_ref(),
-                    idempotency::Settled::Failed,
-                )
-                .await;
+                idempotency::settle(state, owned, idempotency::Settled::Failed).await;
                 return Err(fail(error));
             }
             Unanswered::Unknown => return Err(fail(error)),
@@ -278,13 +259,7 @@ async fn handle(
             Unanswered::Replied(reply) => reply,
             Unanswered::NoReply => {
                 state.metrics.sync_timeout();
-                idempotency::settle(
-                    owned,
-                    &state.storage,
-                    state.key_cache.as_ref(),
-                    idempotency::Settled::Failed,
-                )
-                .await;
+                idempotency::settle(state, owned, idempotency::Settled::Failed).await;
                 return Err(fail(ApiError::Timeout));
             }
             // The worker answered but its reply cannot be had: the record decides what the
@@ -297,13 +272,7 @@ async fn handle(
     };
     state.replies.forget(execution_id);
     // Stored before the caller has it, so a retry after this answer gets the same one.
-    idempotency::settle(
-        owned,
-        &state.storage,
-        state.key_cache.as_ref(),
-        idempotency::Settled::Replied(&reply),
-    )
-    .await;
+    idempotency::settle(state, owned, idempotency::Settled::Replied(&reply)).await;
     let mut response = answer::build(reply.status_code, &reply.headers, &reply.body);
     set_execution_header(&mut response, execution_id);
     Ok(response)

@@ -139,11 +139,11 @@ pub fn build_context(
     body: Value,
     raw_body: Option<&[u8]>,
     parsing: &RequestParsing,
-    unstored: &[&str],
+    unstored: &[String],
 ) -> Value {
     let mut headers = headers_object(request);
     for name in unstored {
-        headers.remove(*name);
+        headers.remove(name);
     }
     let mut headers = Value::Object(headers);
     let mut query = qs::parse(request.query_string());
