@@ -158,6 +158,14 @@ async fn handle(shared: &Shared, delivery: Delivery) {
                 return;
             }
             Ok(Some(Answer::Reply(reply))) => {
+                // The earlier delivery may have stopped between deciding and sending: its
+                // caller may still wait. A second copy is harmless (the ingress takes the
+                // first reply for an id and drops the rest).
+                if let Some(reply_to) = &request.reply_to {
+                    if let Err(error) = shared.replies.publish(reply_to, reply.clone()).await {
+                        tracing::warn!(%error, execution = %request.execution_id, "sending the decided reply again failed");
+                    }
+                }
                 shared.recorder.submit(answered_before(&request, attempt, reply), acker).await;
                 return;
             }

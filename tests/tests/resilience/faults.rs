@@ -385,3 +385,124 @@ async fn a_terminated_worker_drains_and_nothing_is_lost() {
     assert_eq!(records.len(), BURST);
     assert_eq!(duplicated, 0);
 }
+
+/// Sync callers with idempotency keys while a worker is killed, some of its executions between
+/// answering and recording: every caller's answer agrees with its record, no key runs to a 2xx
+/// twice, and each provider retry gets the first's answer (or runs again when the first was not
+/// answered 2xx).
+#[tokio::test]
+#[ignore = "needs RabbitMQ, Redis and PostgreSQL; scripts/test.sh runs it"]
+async fn sync_answers_agree_with_records_when_a_worker_is_killed() {
+    const CALLS: usize = 600;
+    let mut app = distributed_app().await;
+    let mut definition = workflow(
+        "paid",
+        true,
+        json!([
+            {"key": "a", "type": "calculation", "config": {"expression": "{{$context.body.n}} * 2"}},
+            {"key": "reply", "type": "response",
+             "config": {"statusCode": 201, "body": {"n": "{{$context.body.n}}", "a": "{{$jobsMapByNodeKey.a}}"}}}
+        ]),
+    );
+    definition["trigger"]["idempotency"] = json!({"from": "body", "key": "id", "ttl": 3600});
+    // A caller whose reply was decided but never sent would get it only at this deadline.
+    definition["options"] = json!({"timeout": 20_000});
+    app.create_workflow(definition).await;
+    let (url, client) = (app.webhook_url("paid"), app.client.clone());
+    let call = move |n: usize| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let started = Instant::now();
+            let response =
+                client.post(&url).json(&json!({"id": format!("pay-{n}"), "n": n})).send().await.unwrap();
+            let waited = started.elapsed();
+            let duplicate = response.headers().get("x-hookflow-duplicate").is_some();
+            let id = header_id(&response);
+            let status = response.status().as_u16();
+            (n, status, id, duplicate, waited, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let done = Arc::new(AtomicUsize::new(0));
+    let burst = tokio::spawn({
+        let (call, done) = (call.clone(), done.clone());
+        async move {
+            futures_util::stream::iter(0..CALLS)
+                .map(|n| {
+                    let (call, done) = (call.clone(), done.clone());
+                    async move {
+                        let answer = call(n).await;
+                        done.fetch_add(1, Ordering::SeqCst);
+                        answer
+                    }
+                })
+                .buffer_unordered(32)
+                .collect::<Vec<_>>()
+                .await
+        }
+    });
+    while done.load(Ordering::SeqCst) < CALLS / 3 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    app.cluster().unwrap().workers[0].kill();
+    let firsts = burst.await.unwrap();
+
+    let (mut answered, mut refused, mut recovered) = (0, 0, 0);
+    let longest = firsts.iter().map(|first| first.4).max().unwrap_or_default();
+    for (n, status, id, duplicate, waited, body) in &firsts {
+        assert!(!duplicate, "pay-{n}: a first call is not a duplicate");
+        assert!(*waited < Duration::from_secs(15), "pay-{n}: answered {status} only after {waited:?}");
+        let id =
+            id.as_deref().unwrap_or_else(|| panic!("pay-{n}: answered {status} without an execution id"));
+        let record = app.execution(id).await;
+        assert_eq!(record["idempotencyKey"], format!("pay-{n}"));
+        if *status == 201 {
+            answered += 1;
+            assert_eq!(record["status"], "resolved", "pay-{n}: answered 201, recorded {record}");
+            assert_eq!(&record["response"]["body"], body, "pay-{n}: the caller got what the record says");
+            if record["reason"] == "answered by an earlier delivery" {
+                recovered += 1;
+            }
+        } else {
+            refused += 1;
+            assert!(matches!(status, 408 | 503), "pay-{n}: answered {status}: {body}");
+            assert_ne!(record["status"], "resolved", "pay-{n}: answered {status}, recorded {record}");
+        }
+    }
+
+    // The provider retries every call: a 201 is answered again from the key, anything else runs.
+    let retries: Vec<_> =
+        futures_util::stream::iter(0..CALLS).map(&call).buffer_unordered(32).collect().await;
+    let first_of: HashMap<usize, _> =
+        firsts.iter().map(|(n, status, id, _, _, body)| (*n, (*status, id, body))).collect();
+    for (n, status, id, duplicate, _, body) in &retries {
+        let (first_status, first_id, first_body) = first_of[n];
+        if first_status == 201 {
+            assert!(duplicate, "pay-{n}: a retry of an answered call is a duplicate");
+            assert_eq!((*status, id, body), (201, first_id, first_body), "pay-{n}: the first's answer again");
+        } else {
+            assert!(!duplicate, "pay-{n}: the first was answered {first_status}, so the retry runs");
+            assert_ne!(id, first_id);
+        }
+    }
+    let url = app.cluster().expect("a cluster").database_url().to_owned();
+    let db = Database::connect(&url).await.unwrap();
+    let twice = db
+        .query_all(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT idempotency_key FROM executions WHERE workflow_key = 'paid' AND status = 'resolved' \
+             GROUP BY idempotency_key HAVING count(*) > 1"
+                .to_owned(),
+        ))
+        .await
+        .unwrap();
+    let logs: String = app.cluster().unwrap().workers.iter().map(|worker| worker.log_text()).collect();
+    println!(
+        "figure: {CALLS} keyed sync calls, worker killed after {}: {answered} answered 201 \
+         ({recovered} recorded from an earlier delivery's answer), {refused} answered 408/503, \
+         longest wait {longest:?}; retries all agree; keys resolved twice {}",
+        CALLS / 3,
+        twice.len()
+    );
+    assert!(twice.is_empty(), "{} keys ran to a 2xx twice", twice.len());
+    assert_eq!(logs.matches(RAN_TWICE).count(), 0, "an execution ran more than once");
+}
