@@ -1,5 +1,6 @@
 //! The `ingress` binary: configuration from the environment, then [`Application`] until
-//! SIGINT/SIGTERM.
+//! SIGINT/SIGTERM. `ingress healthcheck` asks a running ingress's `/readyz` (for a container's
+//! `HEALTHCHECK`) and exits 0 when it is ready.
 
 use hookflow_ingress::Application;
 use hookflow_shared::config::Config;
@@ -15,8 +16,13 @@ static GLOBAL: MiMalloc = MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return hookflow_shared::ops::healthcheck(&config);
+    }
     hookflow_shared::logging::init(&config);
     tracing::info!(?config, "starting hookflow ingress");
+    // Signals first: one that arrives while the application starts still stops it.
+    let stop = hookflow_shared::shutdown::on_signal();
     let application = Application::build(config).await?;
-    application.run_until_stopped().await
+    application.run(stop).await
 }

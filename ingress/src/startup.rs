@@ -21,8 +21,9 @@ use actix_web::{web, App, HttpServer};
 use anyhow::{bail, Context};
 use hookflow_shared::catalog::Catalog;
 use hookflow_shared::config::{redact_url, Config};
+use hookflow_shared::health::{Dependency, Health};
 use hookflow_shared::message_auth::MessageKeys;
-use hookflow_shared::ops::{self, OpsServer, Readiness, Signals};
+use hookflow_shared::ops::{self, OpsServer};
 use hookflow_shared::queue::{memory_queue, AmqpProducer, JournaledProducer, QueueNames, QueueProducer};
 use hookflow_shared::redis_link::RedisLink;
 use hookflow_shared::reply::{MemoryReplyBus, RedisReplyBus, ReplyBus};
@@ -37,7 +38,7 @@ use crate::error::ApiError;
 use crate::limits::Limits;
 use crate::metrics::IngressMetrics;
 use crate::routes::webhook::idempotency::KeyCache;
-use crate::state::{AppState, Dependencies, Settings};
+use crate::state::{AppState, Settings};
 use crate::{routes, workflow_files};
 
 /// How long a client has to send its request headers after connecting.
@@ -46,6 +47,9 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long an idle keep-alive connection is kept.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// How much longer than the sync timeout a stopping server waits for its requests: every sync
+/// caller it holds is answered (its reply, or 408 at its deadline) before the process ends.
+const DRAIN_MARGIN: Duration = Duration::from_secs(5);
 
 /// A built, not yet running ingress.
 pub struct Application {
@@ -57,6 +61,8 @@ pub struct Application {
     metrics_port: u16,
     /// Embedded mode only.
     workers: Option<Workers>,
+    /// Dependencies watched for `/readyz`, `/healthz` and `hookflow_dependency_up`.
+    health: Arc<Health>,
     /// Stops reconnect loops and subscriptions after the server has drained.
     background: CancellationToken,
 }
@@ -72,11 +78,48 @@ fn admin_token(config: &Config) -> anyhow::Result<(String, bool)> {
     }
 }
 
+/// The database as a dependency.
+fn database(storage: &Storage, required: bool) -> Dependency {
+    let storage = storage.clone();
+    let probe = move || {
+        let storage = storage.clone();
+        async move { storage.ping().await.is_ok() }
+    };
+    if required {
+        Dependency::required("database", probe)
+    } else {
+        Dependency::optional("database", probe)
+    }
+}
+
+/// Distributed: webhooks need the broker only. Without Redis sync calls answer 503 at once
+/// and async ones go on; without the database only keyed calls and the admin API fail.
+fn distributed_dependencies(
+    producer: &AmqpProducer,
+    replies: &Arc<RedisReplyBus>,
+    redis: &RedisLink,
+    storage: &Storage,
+) -> Vec<Dependency> {
+    let producer = producer.clone();
+    let (replies, redis) = (replies.clone(), redis.clone());
+    vec![
+        Dependency::required("broker", move || {
+            let connected = producer.is_connected();
+            async move { connected }
+        }),
+        database(storage, false),
+        Dependency::optional("redis", move || {
+            let (listening, redis) = (replies.is_listening(), redis.clone());
+            async move { listening && redis.ping().await }
+        }),
+    ]
+}
+
 /// The queue, reply bus and whatever else differs between the modes.
 struct Transport {
     producer: Arc<dyn QueueProducer>,
     replies: Arc<dyn ReplyBus>,
-    dependencies: Dependencies,
+    dependencies: Vec<Dependency>,
     announcer: Option<WorkflowAnnouncer>,
     workers: Option<Workers>,
     /// Distributed: answered idempotency keys cached in Redis.
@@ -108,7 +151,8 @@ async fn embedded(
     Ok(Transport {
         producer: Arc::new(producer),
         replies,
-        dependencies: Dependencies::Embedded,
+        // The journal in the database is the queue: without it no webhook can be taken.
+        dependencies: vec![database(storage, true)],
         announcer: None,
         workers: Some(Workers::new(config, inputs, Journal::Settle)),
         key_cache: None,
@@ -119,6 +163,7 @@ async fn distributed(
     config: &Config,
     amqp_url: &str,
     catalog: &Arc<Catalog>,
+    storage: &Storage,
     registry: &Registry,
     background: &CancellationToken,
 ) -> anyhow::Result<Transport> {
@@ -143,7 +188,7 @@ async fn distributed(
     Ok(Transport {
         producer: Arc::new(producer.clone()),
         replies: replies.clone(),
-        dependencies: Dependencies::Distributed { producer, replies, redis: redis.clone() },
+        dependencies: distributed_dependencies(&producer, &replies, &redis, storage),
         announcer: Some(WorkflowAnnouncer::new(redis, &config.namespace)),
         workers: None,
         key_cache: Some(key_cache),
@@ -158,21 +203,22 @@ impl Application {
             .await
             .with_context(|| format!("connecting to the database {}", redact_url(&config.database_url)))?;
         let catalog = Catalog::load(storage.clone()).await.context("loading workflows")?;
-        let registry = Registry::new();
+        let registry = ops::new_registry()?;
         let metrics = IngressMetrics::new(&registry)?;
         let background = CancellationToken::new();
         let transport = match &config.amqp_url {
             None => embedded(&config, &catalog, &storage, &registry).await?,
-            Some(url) => distributed(&config, url, &catalog, &registry, &background).await?,
+            Some(url) => distributed(&config, url, &catalog, &storage, &registry, &background).await?,
         };
 
+        let health = Health::new(&registry, transport.dependencies).await?;
         let state = web::Data::new(AppState {
             catalog,
             storage,
             producer: transport.producer,
             replies: transport.replies,
             announcer: transport.announcer,
-            dependencies: transport.dependencies,
+            health: health.clone(),
             metrics,
             limits: Limits::new(config.max_inflight, config.body_memory_bytes),
             key_cache: transport.key_cache,
@@ -193,11 +239,11 @@ impl Application {
         let listener =
             TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
         let port = listener.local_addr()?.port();
-        let server = serve(listener, state.clone(), config.max_connections)?;
-        // The process's end is decided by the main server (signals, then its drain); the
-        // operator listener follows it so that metrics stay readable while callers drain.
-        let readiness: Arc<dyn Readiness> = state.clone().into_inner();
-        let ops = OpsServer::bind(config.metrics_listen, registry, readiness, Signals::Ignore)?;
+        let drain = config.sync_timeout + DRAIN_MARGIN;
+        let server = serve(listener, state.clone(), config.max_connections, drain)?;
+        // Stopped after the main server has drained, so that metrics stay readable while
+        // callers drain.
+        let ops = OpsServer::bind(config.metrics_listen, registry, health.clone())?;
         let metrics_address = ops.address();
         if generated {
             // Printed once, on purpose: the operator needs it to use the admin API.
@@ -216,6 +262,7 @@ impl Application {
             ops: ops.into_server(),
             metrics_port: metrics_address.port(),
             workers: transport.workers,
+            health,
             background,
         })
     }
@@ -241,15 +288,30 @@ impl Application {
         self.workers.as_mut().map(|workers| WorkerStarter { sender: workers.hold() })
     }
 
-    /// Serves until the process is told to stop (SIGINT/SIGTERM), then drains: the server
-    /// finishes in-flight requests (sync callers get their answers), embedded workers finish
-    /// their executions and the recorder writes what it holds.
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+    /// Serves until `stop` is cancelled (`main` cancels it on SIGTERM/SIGINT), then drains:
+    /// `/readyz` turns 503, the server stops accepting and finishes the requests it holds
+    /// (every sync caller gets its reply, or 408 at its deadline), embedded workers finish
+    /// their executions and the recorder writes what it holds; async executions still queued
+    /// stay in the journal and run after the next start.
+    pub async fn run(self, stop: CancellationToken) -> anyhow::Result<()> {
         let running = self.workers.map(Workers::spawn);
+        self.health.watch(self.background.clone());
         let ops = self.ops.handle();
         let ops_task = tokio::spawn(self.ops);
-        let served = self.server.await;
+        let handle = self.server.handle();
+        // Spawned: the server processes the stop command only while it is polled.
+        let mut server = tokio::spawn(self.server);
+        let served = tokio::select! {
+            served = &mut server => served,
+            _ = stop.cancelled() => {
+                self.health.begin_stopping();
+                tracing::info!("stopping: no new connections; answering the requests held");
+                handle.stop(true).await;
+                server.await
+            }
+        };
         if let Some(running) = running {
+            tracing::info!("stopping: finishing in-flight executions");
             running.stop().await;
         }
         ops.stop(true).await;
@@ -258,7 +320,7 @@ impl Application {
         }
         self.background.cancel();
         tracing::info!("hookflow stopped");
-        Ok(served?)
+        Ok(served??)
     }
 }
 
@@ -280,6 +342,7 @@ fn serve(
     listener: TcpListener,
     state: web::Data<AppState>,
     max_connections: usize,
+    drain: Duration,
 ) -> anyhow::Result<Server> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     let server = HttpServer::new(move || {
@@ -302,6 +365,9 @@ fn serve(
     .client_request_timeout(HEADER_TIMEOUT)
     .client_disconnect_timeout(DISCONNECT_TIMEOUT)
     .keep_alive(KEEP_ALIVE)
+    // Signals are turned into the `stop` token by `main`; the drain is ordered in `run`.
+    .disable_signals()
+    .shutdown_timeout(drain.as_secs().saturating_add(1))
     .listen(listener)?
     .run();
     Ok(server)

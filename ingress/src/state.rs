@@ -5,9 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookflow_shared::catalog::Catalog;
-use hookflow_shared::queue::{AmqpProducer, QueueProducer};
-use hookflow_shared::redis_link::RedisLink;
-use hookflow_shared::reply::{RedisReplyBus, ReplyBus};
+use hookflow_shared::health::Health;
+use hookflow_shared::queue::QueueProducer;
+use hookflow_shared::reply::ReplyBus;
 use hookflow_shared::storage::Storage;
 use hookflow_shared::workflow_sync::WorkflowAnnouncer;
 
@@ -28,17 +28,6 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
-/// What `/readyz` checks besides the database.
-pub enum Dependencies {
-    /// Nothing else: the queue and replies are in-process.
-    Embedded,
-    Distributed {
-        producer: AmqpProducer,
-        replies: Arc<RedisReplyBus>,
-        redis: RedisLink,
-    },
-}
-
 /// Shared by every handler (wrapped in `web::Data`).
 pub struct AppState {
     pub catalog: Arc<Catalog>,
@@ -47,7 +36,8 @@ pub struct AppState {
     pub replies: Arc<dyn ReplyBus>,
     /// Distributed mode: tells other processes that a workflow changed.
     pub announcer: Option<WorkflowAnnouncer>,
-    pub dependencies: Dependencies,
+    /// Watched dependencies, for `/healthz` and `/readyz` on the webhook port.
+    pub health: Arc<Health>,
     pub metrics: IngressMetrics,
     /// Requests in flight and body memory.
     pub limits: Limits,

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use hookflow_shared::model::decode_workflow;
+use hookflow_shared::retry::{retry, Policy};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -30,16 +31,12 @@ async fn save_with_retry(
     state: &AppState,
     definition: hookflow_shared::model::WorkflowDefinition,
 ) -> anyhow::Result<(hookflow_shared::storage::StoredWorkflow, hookflow_shared::storage::SaveOutcome)> {
-    let mut tries = 0;
-    loop {
-        match workflows::save(state, definition.clone()).await {
-            Err(ApiError::Conflict(_)) if tries < 5 => {
-                tries += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
-            }
-            result => return result.map_err(|e| anyhow::anyhow!("{e}")),
-        }
-    }
+    let save = || workflows::save(state, definition.clone());
+    retry(Policy::STARTUP_RACE, "saving a workflow file", save, |error| {
+        matches!(error, ApiError::Conflict(_))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// Applies every workflow file of `dir`, in name order; returns how many were applied.

@@ -20,6 +20,9 @@
 //! - [`idempotency`]: which value of a call names it, so retries start one execution.
 //! - [`signature`]: webhook signatures of the providers' presets, checked on the raw body.
 //! - [`ops`]: the operator listener (`/metrics`, `/healthz`, `/readyz`) both binaries serve.
+//! - [`health`]: dependencies probed in the background, readiness, `hookflow_dependency_up`.
+//! - [`retry`]: the one retry policy (backoff with jitter) of every reconnect and retry.
+//! - [`shutdown`]: SIGTERM/SIGINT as one cancellation token that drives each process's drain.
 
 pub mod body;
 pub mod budget;
@@ -28,6 +31,7 @@ pub mod client_ip;
 pub mod config;
 pub mod execution;
 pub mod expression;
+pub mod health;
 pub mod idempotency;
 pub mod json_cost;
 pub mod logging;
@@ -39,6 +43,8 @@ pub mod qs;
 pub mod queue;
 pub mod redis_link;
 pub mod reply;
+pub mod retry;
+pub mod shutdown;
 pub mod signature;
 pub mod storage;
 pub mod template;

@@ -11,14 +11,14 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::retry::{pause, retry, Backoff, Policy};
+
 /// Bound on one Redis command, so a hung server turns into a quick 503, not a hang.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(1);
 /// How often a subscription checks that its connection still answers.
 const PING_EVERY: Duration = Duration::from_secs(1);
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
-/// Tries of one PUBLISH.
-const PUBLISH_ATTEMPTS: u32 = 3;
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// The connection manager's own pause between reconnects.
+const MANAGER_MAX_DELAY: Duration = Duration::from_secs(1);
 
 /// A Redis server, for publishing and subscribing.
 #[derive(Clone)]
@@ -42,21 +42,22 @@ impl RedisLink {
             .set_response_timeout(Some(COMMAND_TIMEOUT))
             .set_connection_timeout(Some(COMMAND_TIMEOUT))
             .set_number_of_retries(1)
-            .set_max_delay(MAX_BACKOFF);
-        let mut backoff = MIN_BACKOFF;
+            .set_max_delay(MANAGER_MAX_DELAY);
+        let mut backoff = Backoff::new(Policy::RECONNECT);
         loop {
             match ConnectionManager::new_with_config(self.client.clone(), config.clone()).await {
                 Ok(manager) => {
                     self.publisher.store(Some(Arc::new(manager)));
                     return;
                 }
-                Err(error) => tracing::warn!(%error, retry_in = ?backoff, "Redis connection failed"),
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(%error, retry_in = ?delay, "Redis connection failed");
+                    if !pause(delay, &shutdown).await {
+                        return;
+                    }
+                }
             }
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
-            }
-            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 
@@ -70,24 +71,14 @@ impl RedisLink {
         }
     }
 
-    /// Runs `attempt` up to [`PUBLISH_ATTEMPTS`] times. A connection broken while Redis was
-    /// away fails the first command after it returns (which makes the manager reconnect), so
-    /// a command whose loss would cost a caller its answer is tried again before it fails.
+    /// Runs `attempt` under [`Policy::COMMAND`]. A connection broken while Redis was away
+    /// fails the first command after it returns (which makes the manager reconnect), so a
+    /// command whose loss would cost a caller its answer is tried again before it fails.
     async fn retried<T, F: std::future::Future<Output = Result<T, String>>>(
         &self,
-        attempt: impl Fn() -> F,
+        attempt: impl FnMut() -> F,
     ) -> Result<T, String> {
-        let mut last_error = String::new();
-        for tried in 0..PUBLISH_ATTEMPTS {
-            if tried > 0 {
-                tokio::time::sleep(MIN_BACKOFF * tried).await;
-            }
-            match attempt().await {
-                Ok(value) => return Ok(value),
-                Err(error) => last_error = error,
-            }
-        }
-        Err(last_error)
+        retry(Policy::COMMAND, "a Redis command", attempt, |_| true).await
     }
 
     /// PUBLISHes `payload` on `channel`, tried again a few times: a lost reply would leave a
@@ -148,20 +139,28 @@ impl RedisLink {
     ) -> JoinHandle<()> {
         let client = self.client.clone();
         tokio::spawn(async move {
-            let mut backoff = MIN_BACKOFF;
+            let mut backoff = Backoff::new(Policy::RECONNECT);
             loop {
-                match listen(&client, &channel, &shutdown, &on_state, &on_message).await {
+                let was_live = std::sync::atomic::AtomicBool::new(false);
+                let live = |state: bool| {
+                    was_live.fetch_or(state, std::sync::atomic::Ordering::SeqCst);
+                    on_state(state);
+                };
+                match listen(&client, &channel, &shutdown, &live, &on_message).await {
                     Ok(()) => return,
                     Err(error) => {
                         on_state(false);
-                        tracing::warn!(%error, %channel, retry_in = ?backoff, "Redis subscription lost");
+                        // A session that was live has proved the server: start short again.
+                        if was_live.load(std::sync::atomic::Ordering::SeqCst) {
+                            backoff.reset();
+                        }
+                        let delay = backoff.next_delay();
+                        tracing::warn!(%error, %channel, retry_in = ?delay, "Redis subscription lost");
+                        if !pause(delay, &shutdown).await {
+                            return;
+                        }
                     }
                 }
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         })
     }

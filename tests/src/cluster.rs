@@ -85,7 +85,8 @@ impl Process {
         Process { name: name.to_owned(), base: String::new(), metrics: String::new(), announces, child, log }
     }
 
-    /// Waits until it has said where it listens and answers `/readyz` with 200.
+    /// Waits until it has said where it listens and answers `/readyz` with 200, every
+    /// dependency up.
     pub async fn wait_ready(&mut self, client: &reqwest::Client, deadline: Instant) {
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -113,9 +114,17 @@ impl Process {
                     continue;
                 }
             }
-            let ready = client.get(format!("{}/readyz", self.base)).send().await;
-            if ready.is_ok_and(|r| r.status() == 200) {
-                return;
+            // Ready, and every dependency up: an ingress is ready without Redis, but a test
+            // that starts with a sync call needs it.
+            if let Ok(ready) = client.get(format!("{}/readyz", self.base)).send().await {
+                let status = ready.status();
+                let body: serde_json::Value = ready.json().await.unwrap_or_default();
+                let all_up = body.as_object().is_some_and(|deps| {
+                    deps.iter().filter(|(name, _)| *name != "status").all(|(_, state)| state == "ok")
+                });
+                if status == 200 && all_up {
+                    return;
+                }
             }
             if Instant::now() > deadline {
                 panic!("{} was not ready within {READY_WITHIN:?}:\n{}", self.name, self.log_tail());

@@ -105,7 +105,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     let starter = if options.hold_workers { application.hold_workers() } else { None };
     let base = format!("http://127.0.0.1:{}", application.port());
     let metrics_base = format!("http://127.0.0.1:{}", application.metrics_port());
-    tokio::spawn(application.run_until_stopped());
+    tokio::spawn(application.run(tokio_util::sync::CancellationToken::new()));
     TestApp {
         base: base.clone(),
         bases: vec![base],

@@ -1,5 +1,6 @@
 //! The `worker` binary (distributed mode): configuration from the environment, then
-//! [`hookflow_worker::service::run`] until SIGINT/SIGTERM.
+//! [`hookflow_worker::service::run`] until SIGINT/SIGTERM. `worker healthcheck` asks a running
+//! worker's `/readyz` (for a container's `HEALTHCHECK`) and exits 0 when it is ready.
 
 use hookflow_shared::config::Config;
 use mimalloc::MiMalloc;
@@ -13,7 +14,11 @@ static GLOBAL: MiMalloc = MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config = Config::from_env()?;
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return hookflow_shared::ops::healthcheck(&config);
+    }
     hookflow_shared::logging::init(&config);
     tracing::info!(?config, "starting hookflow worker");
-    hookflow_worker::service::run(config).await
+    let stop = hookflow_shared::shutdown::on_signal();
+    hookflow_worker::service::run(config, stop).await
 }

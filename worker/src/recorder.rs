@@ -1,18 +1,21 @@
 //! Writes finished executions off the hot path. Entries queue up while a write is in flight
 //! and the next write takes them all (group commit), so throughput grows with load instead of
 //! paying one transaction per execution. A delivery is acked only after its record is stored;
-//! a failed write is retried with backoff, never dropped.
+//! a failed write is retried with backoff, never dropped. Once the process is stopping, a
+//! write that still fails is given up after [`GIVE_UP_AFTER_STOP`]: its deliveries are
+//! returned to the queue (embedded: left in the journal) instead of holding the process.
 
 use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
 use hookflow_shared::config::RecordExecutions;
 use hookflow_shared::execution::ExecutionRecord;
 use hookflow_shared::model::{ExecutionStatus, Mode};
 use hookflow_shared::queue::Acker;
+use hookflow_shared::retry::{retry, Policy};
 use hookflow_shared::storage::Storage;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Most records written in one transaction.
 const MAX_BATCH: usize = 128;
@@ -20,6 +23,8 @@ const MAX_BATCH: usize = 128;
 /// on purpose: each entry holds a whole execution, and a longer queue only adds memory, not
 /// throughput, once the database is the slower side.
 const CAPACITY: usize = 256;
+/// How long a failing write is still retried once the process is stopping.
+const GIVE_UP_AFTER_STOP: Duration = Duration::from_secs(10);
 
 struct Entry {
     /// Set for async executions, the only ones embedded mode journals.
@@ -45,10 +50,15 @@ pub enum Journal {
 }
 
 impl Recorder {
-    /// Starts the writer task.
-    pub fn spawn(storage: Storage, policy: RecordExecutions, journal: Journal) -> (Self, JoinHandle<()>) {
+    /// Starts the writer task; `stopping` bounds its retries once cancelled.
+    pub fn spawn(
+        storage: Storage,
+        policy: RecordExecutions,
+        journal: Journal,
+        stopping: CancellationToken,
+    ) -> (Self, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(CAPACITY);
-        let task = tokio::spawn(write_loop(storage, receiver, journal));
+        let task = tokio::spawn(write_loop(storage, receiver, journal, stopping));
         (Self { sender, policy }, task)
     }
 
@@ -70,7 +80,22 @@ impl Recorder {
     }
 }
 
-async fn write_loop(storage: Storage, mut receiver: mpsc::Receiver<Entry>, journal: Journal) {
+async fn write_loop(
+    storage: Storage,
+    mut receiver: mpsc::Receiver<Entry>,
+    journal: Journal,
+    stopping: CancellationToken,
+) {
+    // Fires GIVE_UP_AFTER_STOP after the stop began, whichever batch is being written then.
+    let give_up = CancellationToken::new();
+    tokio::spawn({
+        let give_up = give_up.clone();
+        async move {
+            stopping.cancelled().await;
+            tokio::time::sleep(GIVE_UP_AFTER_STOP).await;
+            give_up.cancel();
+        }
+    });
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let settled: Vec<uuid::Uuid> = match journal {
@@ -80,18 +105,19 @@ async fn write_loop(storage: Storage, mut receiver: mpsc::Receiver<Entry>, journ
         let (records, ackers): (Vec<_>, Vec<_>) = batch.drain(..).map(|e| (e.record, e.acker)).unzip();
         let records: Vec<ExecutionRecord> = records.into_iter().flatten().collect();
         let write = || async { storage.insert_executions(&records, &settled).await };
-        let stored_before = write
-            .retry(
-                ExponentialBuilder::default()
-                    .with_min_delay(Duration::from_millis(50))
-                    .with_max_delay(Duration::from_secs(5))
-                    .without_max_times(),
-            )
-            .notify(|error, wait| {
-                tracing::warn!(%error, retry_in = ?wait, records = records.len(), "recording executions failed")
-            })
-            .await
-            .unwrap_or_default();
+        let retried = retry(Policy::DURABLE_WRITE, "recording executions", write, |_| true);
+        let stored_before = tokio::select! {
+            stored = retried => stored.unwrap_or_default(),
+            () = give_up.cancelled() => {
+                // A transaction cut short here is rolled back; one that had committed is
+                // recognised on redelivery, which settles it without running it again.
+                tracing::warn!(records = records.len(), "stopping with executions not recorded; returning them to the queue");
+                for acker in ackers {
+                    let _ = acker.nack().await;
+                }
+                continue;
+            }
+        };
         for id in stored_before {
             // Redeliveries of recorded executions are settled without running (see the pool),
             // so a record that is already there means this execution ran twice.

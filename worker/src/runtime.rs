@@ -22,6 +22,8 @@ pub struct Workers {
     retention: std::time::Duration,
     /// When set, the pool starts only once it fires.
     gate: Option<oneshot::Receiver<()>>,
+    /// Cancelled by [`RunningWorkers::stop`]; bounds the recorder's retries from then on.
+    shutdown: CancellationToken,
 }
 
 /// Running workers; [`RunningWorkers::stop`] drains them.
@@ -36,13 +38,16 @@ pub struct RunningWorkers {
 impl Workers {
     pub fn new(config: &Config, inputs: WorkerInputs, journal: Journal) -> Self {
         let storage = inputs.storage.clone();
-        let (recorder, recorder_task) = Recorder::spawn(storage.clone(), config.record_executions, journal);
+        let shutdown = CancellationToken::new();
+        let (recorder, recorder_task) =
+            Recorder::spawn(storage.clone(), config.record_executions, journal, shutdown.clone());
         Self {
             pool: WorkerPool::new(inputs, recorder, config.worker_concurrency),
             recorder: recorder_task,
             storage,
             retention: config.execution_retention,
             gate: None,
+            shutdown,
         }
     }
 
@@ -54,7 +59,7 @@ impl Workers {
     }
 
     pub fn spawn(self) -> RunningWorkers {
-        let shutdown = CancellationToken::new();
+        let shutdown = self.shutdown;
         let token = shutdown.clone();
         let (pool, gate) = (self.pool, self.gate);
         let pool = tokio::spawn(async move {

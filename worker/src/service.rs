@@ -4,47 +4,30 @@
 //! finish in-flight executions, write their records; unacked messages go back to the queue when
 //! the connection closes.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use async_trait::async_trait;
 use hookflow_shared::catalog::Catalog;
 use hookflow_shared::config::Config;
+use hookflow_shared::health::{Dependency, Health};
 use hookflow_shared::message_auth::MessageKeys;
-use hookflow_shared::ops::{self, OpsServer, Readiness, Signals};
+use hookflow_shared::ops::{self, OpsServer};
 use hookflow_shared::queue::{watch_queue_depths, AmqpConsumer, QueueNames};
 use hookflow_shared::redis_link::RedisLink;
 use hookflow_shared::reply::RedisReplyBus;
 use hookflow_shared::storage::Storage;
 use hookflow_shared::workflow_sync::follow_changes;
-use prometheus::Registry;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::WorkerMetrics;
 use crate::runtime::{Journal, WorkerInputs, Workers};
 
-/// What `/readyz` looks at.
-struct Health {
-    storage: Storage,
-    redis: RedisLink,
-    /// Follows the consumer's connection to RabbitMQ.
-    broker: Arc<AtomicBool>,
-}
-
-#[async_trait]
-impl Readiness for Health {
-    async fn check(&self) -> Vec<(&'static str, bool)> {
-        vec![
-            ("database", self.storage.ping().await.is_ok()),
-            ("broker", self.broker.load(Ordering::SeqCst)),
-            ("redis", self.redis.ping().await),
-        ]
-    }
-}
-
-/// Runs the worker until the process is told to stop.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+/// Runs the worker until `stop` is cancelled (`main` cancels it on SIGTERM/SIGINT), then
+/// drains: `/readyz` turns 503, no new deliveries are taken, in-flight executions finish and
+/// their records are written and acked (or, when the database stays away, returned to the
+/// queue), and the operator listener stops last.
+pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> {
     let Some(amqp_url) = config.amqp_url.clone() else {
         bail!("the worker needs HOOKFLOW_AMQP_URL (distributed mode); in embedded mode the ingress runs its own workers")
     };
@@ -59,7 +42,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     follow_changes(&redis, &config.namespace, catalog.clone(), background.clone());
     let replies = Arc::new(RedisReplyBus::publisher(redis.clone(), &config.namespace, keys.reply));
 
-    let registry = Registry::new();
+    let registry = ops::new_registry()?;
     let metrics = WorkerMetrics::new(&registry)?;
     let names = QueueNames::new(&config.namespace);
     let prefetch = u16::try_from(config.worker_concurrency).unwrap_or(u16::MAX);
@@ -78,28 +61,61 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         depths.set_queue_depth(queue, depth)
     });
 
+    // A worker needs all three: executions come from the broker, are recorded in the
+    // database, and sync ones are answered over Redis.
+    let database = storage.clone();
+    let health = Health::new(
+        &registry,
+        vec![
+            Dependency::required("database", move || {
+                let storage = database.clone();
+                async move { storage.ping().await.is_ok() }
+            }),
+            Dependency::required("broker", move || {
+                let connected = broker.load(Ordering::SeqCst);
+                async move { connected }
+            }),
+            Dependency::required("redis", move || {
+                let redis = redis.clone();
+                async move { redis.ping().await }
+            }),
+        ],
+    )
+    .await?;
+    health.watch(background.clone());
+
     let workers = Workers::new(
         &config,
-        WorkerInputs { consumer: Box::new(consumer), catalog, storage: storage.clone(), replies, metrics },
+        WorkerInputs { consumer: Box::new(consumer), catalog, storage, replies, metrics },
         // RabbitMQ keeps the messages; there is no journal to settle.
         Journal::None,
     )
     .spawn();
 
-    let health = Arc::new(Health { storage, redis, broker });
-    // The operator listener is the worker's only server: SIGINT/SIGTERM stop it, and its end
-    // starts the drain below.
-    let ops = OpsServer::bind(config.metrics_listen, registry, health, Signals::Stop)?;
+    let ops = OpsServer::bind(config.metrics_listen, registry, health.clone())?;
     let bound = ops.address();
     let server = ops.into_server();
+    let handle = server.handle();
+    // Spawned: the server processes the stop command only while it is polled.
+    let mut server = tokio::spawn(server);
     tracing::info!(listen = %bound, concurrency = config.worker_concurrency, "hookflow worker running");
     // As the ingress does: the bound address in one plain line (port 0 picks one).
     println!("hookflow: worker metrics listening on {bound}");
-    // Returns on SIGINT/SIGTERM (actix stops its listener), then the executions drain.
-    server.await?;
+    let ended_early = tokio::select! {
+        served = &mut server => Some(served),
+        _ = stop.cancelled() => None,
+    };
+    health.begin_stopping();
     tracing::info!("stopping: finishing in-flight executions");
     workers.stop().await;
+    let served = match ended_early {
+        Some(served) => served,
+        None => {
+            handle.stop(true).await;
+            server.await
+        }
+    };
     background.cancel();
     tracing::info!("hookflow worker stopped");
-    Ok(())
+    Ok(served??)
 }

@@ -36,6 +36,7 @@ use crate::execution::{ExecutionRequest, QueueMessage};
 use crate::json_cost::parse_cost;
 use crate::message_auth::MessageKey;
 use crate::model::Mode;
+use crate::retry::{pause, Backoff, Policy};
 
 /// The AMQP header that carries an envelope's MAC.
 pub const MAC_HEADER: &str = "x-hookflow-mac";
@@ -45,8 +46,6 @@ pub const MAC_HEADER: &str = "x-hookflow-mac";
 pub const DELIVERY_LIMIT: u32 = 5;
 
 /// Longest wait between reconnection attempts: short, so service resumes within seconds.
-const MAX_BACKOFF: Duration = Duration::from_secs(1);
-const MIN_BACKOFF: Duration = Duration::from_millis(100);
 /// Longest wait for the broker to confirm a consumer connection's close at shutdown.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -160,11 +159,11 @@ async fn open_producer(shared: &ProducerShared) -> Result<(), lapin::Error> {
 }
 
 async fn keep_producer_connected(shared: Arc<ProducerShared>, shutdown: CancellationToken) {
-    let mut backoff = MIN_BACKOFF;
+    let mut backoff = Backoff::new(Policy::RECONNECT);
     loop {
         let healthy = shared.session.load().as_ref().is_some_and(|s| s.channel.status().connected());
         if healthy {
-            backoff = MIN_BACKOFF;
+            backoff.reset();
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = shared.broken.notified() => {}
@@ -173,15 +172,11 @@ async fn keep_producer_connected(shared: Arc<ProducerShared>, shutdown: Cancella
             continue;
         }
         shared.session.store(None);
-        match open_producer(&shared).await {
-            Ok(()) => backoff = MIN_BACKOFF,
-            Err(error) => {
-                tracing::warn!(%error, retry_in = ?backoff, "RabbitMQ connection failed");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+        if let Err(error) = open_producer(&shared).await {
+            let delay = backoff.next_delay();
+            tracing::warn!(%error, retry_in = ?delay, "RabbitMQ connection failed");
+            if !pause(delay, &shutdown).await {
+                return;
             }
         }
     }
@@ -244,7 +239,7 @@ pub struct AmqpConsumer {
     names: QueueNames,
     prefetch: u16,
     session: Option<ConsumerSession>,
-    backoff: Duration,
+    backoff: Backoff,
     /// Whether a consuming session is live (for `/readyz`).
     connected: Arc<AtomicBool>,
     /// Checks every message's [`MAC_HEADER`] before it is parsed.
@@ -273,7 +268,7 @@ impl AmqpConsumer {
             names,
             prefetch,
             session: None,
-            backoff: MIN_BACKOFF,
+            backoff: Backoff::new(Policy::RECONNECT),
             connected: Arc::new(AtomicBool::new(false)),
             key,
             rejected,
@@ -286,12 +281,13 @@ impl AmqpConsumer {
         self.connected.clone()
     }
 
-    /// Drops a failed session, then waits the current backoff before the next attempt.
-    async fn lose_session_and_wait(&mut self) {
+    /// Drops a failed session, then waits the next backoff before the next attempt.
+    async fn lose_session_and_wait(&mut self, why: &str) {
         self.session = None;
         self.connected.store(false, Ordering::SeqCst);
-        tokio::time::sleep(self.backoff).await;
-        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        let delay = self.backoff.next_delay();
+        tracing::warn!(error = why, retry_in = ?delay, "RabbitMQ consumer lost; reconnecting");
+        tokio::time::sleep(delay).await;
     }
 
     async fn open(&self) -> Result<ConsumerSession, lapin::Error> {
@@ -349,9 +345,9 @@ impl QueueConsumer for AmqpConsumer {
                         self.connected.store(true, Ordering::SeqCst);
                     }
                     Err(error) => {
-                        tracing::warn!(%error, retry_in = ?self.backoff, "RabbitMQ connection failed");
-                        tokio::time::sleep(self.backoff).await;
-                        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+                        let delay = self.backoff.next_delay();
+                        tracing::warn!(%error, retry_in = ?delay, "RabbitMQ connection failed");
+                        tokio::time::sleep(delay).await;
                     }
                 }
                 continue;
@@ -363,17 +359,15 @@ impl QueueConsumer for AmqpConsumer {
             };
             let delivery = match next {
                 Some(Ok(delivery)) => {
-                    self.backoff = MIN_BACKOFF;
+                    self.backoff.reset();
                     delivery
                 }
                 Some(Err(error)) => {
-                    tracing::warn!(%error, retry_in = ?self.backoff, "RabbitMQ consumer failed; reconnecting");
-                    self.lose_session_and_wait().await;
+                    self.lose_session_and_wait(&error.to_string()).await;
                     continue;
                 }
                 None => {
-                    tracing::warn!(retry_in = ?self.backoff, "RabbitMQ consumer ended; reconnecting");
-                    self.lose_session_and_wait().await;
+                    self.lose_session_and_wait("the consumer ended").await;
                     continue;
                 }
             };

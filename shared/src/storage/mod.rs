@@ -409,18 +409,13 @@ pub struct PendingEntry {
 /// loser fails on a duplicate and, trying again after the winner committed, finds nothing left
 /// to do.
 async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    let mut attempt = 0;
-    loop {
-        match Migrator::up(db, None).await {
-            Ok(()) => return Ok(()),
-            Err(error) if attempt < 5 => {
-                attempt += 1;
-                tracing::info!(%error, attempt, "migration raced with another process; retrying");
-                tokio::time::sleep(std::time::Duration::from_millis(100 * attempt)).await;
-            }
-            Err(error) => return Err(error),
-        }
-    }
+    crate::retry::retry(
+        crate::retry::Policy::STARTUP_RACE,
+        "a migration",
+        || Migrator::up(db, None),
+        |_| true,
+    )
+    .await
 }
 
 fn conflict_or(error: DbErr, key: &str) -> StorageError {

@@ -8,9 +8,26 @@ async fn health_and_readiness() {
     let app = spawn_app().await;
     let health = app.client.get(format!("{}/healthz", app.base)).send().await.unwrap();
     assert_eq!(health.status(), 200);
+    let health: Value = health.json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["dependencies"]["database"], "ok", "{health}");
     let ready = app.client.get(format!("{}/readyz", app.base)).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    assert_eq!(ready.json::<Value>().await.unwrap()["database"], "ok");
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["database"], "ok");
+    let metrics = app.metrics().await;
+    assert!(metrics.contains(r#"hookflow_dependency_up{dependency="database"} 1"#), "{metrics}");
+    if hookflow_tests::distributed() {
+        // The broker gates an ingress's readiness; Redis and the database are shown.
+        for dependency in ["broker", "redis"] {
+            assert_eq!(ready[dependency], "ok", "{ready}");
+            let up = format!(r#"hookflow_dependency_up{{dependency="{dependency}"}} 1"#);
+            assert!(metrics.contains(&up), "{metrics}");
+        }
+    }
+    // The process collector, on both binaries.
+    assert!(metrics.contains("process_resident_memory_bytes"), "{metrics}");
+    assert!(metrics.contains("process_cpu_seconds_total"), "{metrics}");
 }
 
 #[tokio::test]

@@ -30,7 +30,7 @@ fn accept_then_crash(database_url: String) -> Vec<String> {
             let mut application = Application::build(config(&database_url)).await.unwrap();
             let _held = application.hold_workers().expect("embedded workers");
             let base = format!("http://127.0.0.1:{}", application.port());
-            tokio::spawn(application.run_until_stopped());
+            tokio::spawn(application.run(tokio_util::sync::CancellationToken::new()));
             let client = reqwest::Client::new();
             let created = client
                 .post(format!("{base}/api/workflows"))
@@ -68,7 +68,7 @@ async fn async_executions_answered_before_a_crash_run_after_the_restart() {
 
     let application = Application::build(config(&database_url)).await.unwrap();
     let base = format!("http://127.0.0.1:{}", application.port());
-    tokio::spawn(application.run_until_stopped());
+    tokio::spawn(application.run(tokio_util::sync::CancellationToken::new()));
     let client = reqwest::Client::new();
     for id in &accepted {
         let mut execution = Value::Null;
@@ -93,4 +93,149 @@ async fn async_executions_answered_before_a_crash_run_after_the_restart() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("recorded executions were left in the journal");
+}
+
+/// The real binary, embedded, stopped with SIGTERM in the middle of a burst of async and sync
+/// calls: it exits by itself, every sync caller it held got an answer, and after a restart every
+/// call answered 2xx is recorded.
+#[tokio::test]
+async fn a_terminated_process_keeps_every_call_it_answered_2xx() {
+    use futures_util::StreamExt;
+    use hookflow_tests::cluster::{Process, INGRESS_LISTENING, INGRESS_METRICS};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    const CALLS: usize = 1200;
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("hookflow.db").display());
+    let env: Vec<(String, String)> = [
+        ("HOOKFLOW_DATABASE_URL", database_url.as_str()),
+        ("HOOKFLOW_ADMIN_TOKEN", TOKEN),
+        ("HOOKFLOW_LOG", "info"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    let spawn =
+        |name: &str| Process::spawn("ingress", name, &env, dir.path(), (INGRESS_LISTENING, INGRESS_METRICS));
+    let ready_within = || std::time::Instant::now() + Duration::from_secs(30);
+
+    let mut first = spawn("first");
+    first.wait_ready(&client, ready_within()).await;
+    for (key, sync, nodes) in [
+        (
+            "burst",
+            false,
+            json!([{"key": "double", "type": "calculation", "config": {"expression": "{{$context.body.n}} * 2"}}]),
+        ),
+        (
+            "answer",
+            true,
+            json!([{"key": "r", "type": "response", "config": {"statusCode": 201, "body": {"n": "{{$context.body.n}}"}}}]),
+        ),
+    ] {
+        let created = client
+            .post(format!("{}/api/workflows", first.base))
+            .bearer_auth(TOKEN)
+            .json(&json!({"key": key, "sync": sync, "trigger": {"type": "webhook"}, "nodes": nodes}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+    }
+    let base = first.base.clone();
+    let answered = Arc::new(AtomicUsize::new(0));
+    let burst = tokio::spawn({
+        let (client, answered) = (client.clone(), answered.clone());
+        futures_util::stream::iter(0..CALLS)
+            .map(move |n| {
+                let (client, base, answered) = (client.clone(), base.clone(), answered.clone());
+                // Every fourth call is sync.
+                let key = if n % 4 == 0 { "answer" } else { "burst" };
+                async move {
+                    let sent = client
+                        .post(format!("{base}/api/webhook:trigger/{key}"))
+                        .json(&json!({"n": n}))
+                        .send()
+                        .await;
+                    answered.fetch_add(1, Ordering::SeqCst);
+                    // Refused once the listener closed, or sent on a kept-alive connection the
+                    // server closed after its last answer: never read, never answered.
+                    let response = sent.ok()?;
+                    let status = response.status().as_u16();
+                    let id = response.headers().get("x-hookflow-execution-id")?.to_str().ok()?.to_owned();
+                    let body: Value = response.json().await.unwrap_or(Value::Null);
+                    Some((n, key, status, id, body))
+                }
+            })
+            .buffer_unordered(32)
+            .collect::<Vec<_>>()
+    });
+    while answered.load(Ordering::SeqCst) < CALLS / 3 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let stopped = std::time::Instant::now();
+    let (exited, first) =
+        tokio::task::spawn_blocking(move || (first.terminate(Duration::from_secs(45)), first)).await.unwrap();
+    assert!(exited, "the process did not exit within 45 s of SIGTERM:\n{}", first.log_text());
+    let took = stopped.elapsed();
+    let calls = burst.await.unwrap();
+    let accepted: Vec<_> =
+        calls.iter().flatten().filter(|(_, _, status, _, _)| (200..300).contains(status)).collect();
+    for (n, key, status, _, body) in calls.iter().flatten() {
+        if *key == "answer" && (200..300).contains(status) {
+            assert_eq!((*status, &body["n"]), (201, &json!(n)), "call {n}: the reply of its own execution");
+        }
+    }
+
+    let second = {
+        let mut second = spawn("second");
+        second.wait_ready(&client, ready_within()).await;
+        second
+    };
+    let mut missing = Vec::new();
+    for (n, key, _, id, _) in &accepted {
+        let mut found = Value::Null;
+        for _ in 0..200 {
+            let response = client
+                .get(format!("{}/api/executions/{id}", second.base))
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            if response.status() == 200 {
+                found = response.json().await.unwrap();
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        if found["status"] != "resolved" {
+            missing.push(format!("{key} {n} ({id}): {found}"));
+        }
+    }
+    // Nothing ran that was not answered: a call cut off by the stop was never read.
+    use sea_orm::ConnectionTrait;
+    let db = sea_orm::Database::connect(&database_url).await.unwrap();
+    let count =
+        sea_orm::Statement::from_string(db.get_database_backend(), "SELECT count(*) AS n FROM executions");
+    let row = db.query_one(count).await.unwrap().unwrap();
+    let recorded: i64 = row.try_get("", "n").unwrap();
+    assert_eq!(
+        usize::try_from(recorded).unwrap(),
+        accepted.len(),
+        "executions recorded without a 2xx answer"
+    );
+    let sync_accepted = accepted.iter().filter(|(_, key, ..)| *key == "answer").count();
+    println!(
+        "figure: SIGTERM to exit {took:?}; {} of {CALLS} calls answered 2xx ({sync_accepted} sync), all recorded after the restart",
+        accepted.len()
+    );
+    assert!(
+        missing.is_empty(),
+        "answered 2xx but not recorded:\n{}\n{}",
+        missing.join("\n"),
+        first.log_text()
+    );
+    assert!(accepted.len() >= CALLS / 3, "the burst was stopped early: {}", accepted.len());
 }

@@ -246,6 +246,22 @@ async fn without_redis_sync_gets_503_quickly_and_async_keeps_working() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(latency < Duration::from_secs(1), "the 503 took {latency:?}");
+    // Still ready (async webhooks need no Redis), and the loss shows in the details and the gauge.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let health: Value =
+            app.client.get(format!("{}/healthz", app.base)).send().await.unwrap().json().await.unwrap();
+        if health["dependencies"]["redis"] == "unreachable" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "/healthz never showed Redis down: {health}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ready = app.client.get(format!("{}/readyz", app.base)).send().await.unwrap();
+    assert_eq!(ready.status(), 200, "an ingress without Redis still takes async webhooks");
+    let metrics = app.metrics().await;
+    assert!(metrics.contains(r#"hookflow_dependency_up{dependency="redis"} 0"#), "{metrics}");
+    assert!(metrics.contains(r#"hookflow_dependency_up{dependency="broker"} 1"#), "{metrics}");
     let async_answer = app.post_json("async-r", &json!({"n": 1})).await;
     assert_eq!(async_answer.status(), 200, "async webhooks do not need Redis");
     let accepted: HashSet<String> = header_id(&async_answer).into_iter().collect();
@@ -263,6 +279,11 @@ async fn without_redis_sync_gets_503_quickly_and_async_keeps_working() {
             back.elapsed() < Duration::from_secs(10),
             "sync webhooks did not recover after Redis came back"
         );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let up_again = r#"hookflow_dependency_up{dependency="redis"} 1"#;
+    while !app.metrics().await.contains(up_again) {
+        assert!(back.elapsed() < Duration::from_secs(10), "hookflow_dependency_up never showed Redis back");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!(
@@ -505,4 +526,78 @@ async fn sync_answers_agree_with_records_when_a_worker_is_killed() {
     );
     assert!(twice.is_empty(), "{} keys ran to a 2xx twice", twice.len());
     assert_eq!(logs.matches(RAN_TWICE).count(), 0, "an execution ran more than once");
+}
+
+/// SIGTERM to an ingress holding sync callers whose executions have not run yet: it stops
+/// being ready and stops accepting, waits for their answers, answers every one, then exits.
+#[tokio::test]
+#[ignore = "needs RabbitMQ, Redis and PostgreSQL; scripts/test.sh runs it"]
+async fn a_terminated_ingress_answers_every_sync_caller_it_holds() {
+    const CALLERS: usize = 100;
+    let mut app =
+        distributed_app_with(hookflow_tests::Options { hold_workers: true, ..Default::default() }).await;
+    app.create_workflow(workflow(
+        "held",
+        true,
+        json!([{"key": "r", "type": "response", "config": {"statusCode": 201, "body": {"n": "{{$context.body.n}}"}}}]),
+    ))
+    .await;
+    let (url, client, metrics) = (app.webhook_url("held"), app.client.clone(), app.metrics_base.clone());
+    let callers = tokio::spawn({
+        let client = client.clone();
+        futures_util::stream::iter(0..CALLERS)
+            .map(move |n| {
+                let (client, url) = (client.clone(), url.clone());
+                async move {
+                    let response = client.post(&url).json(&json!({"n": n})).send().await;
+                    let response = response.unwrap_or_else(|e| panic!("caller {n} got no answer: {e}"));
+                    let status = response.status().as_u16();
+                    (n, status, response.json::<Value>().await.unwrap_or(Value::Null))
+                }
+            })
+            .buffer_unordered(CALLERS)
+            .collect::<Vec<_>>()
+    });
+    let held = format!("hookflow_sync_inflight {CALLERS}");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !client
+        .get(format!("{metrics}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains(&held)
+    {
+        assert!(Instant::now() < deadline, "the ingress never held {CALLERS} sync callers");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let mut ingress = app.cluster().unwrap().ingress.remove(0);
+    let stopping = tokio::task::spawn_blocking(move || (ingress.terminate(Duration::from_secs(45)), ingress));
+    // Draining: not ready any more (its operator listener answers to the end).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let ready = client.get(format!("{metrics}/readyz")).send().await.unwrap();
+        if ready.status() == 503 {
+            assert_eq!(ready.json::<Value>().await.unwrap()["status"], "stopping");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still ready 5 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let started = Instant::now();
+    app.start_workers().await;
+    let answers = callers.await.unwrap();
+    let (exited, ingress) = stopping.await.unwrap();
+    assert!(exited, "the ingress did not exit within 45 s of SIGTERM:\n{}", ingress.log_text());
+    for (n, status, body) in &answers {
+        assert_eq!((*status, &body["n"]), (201, &json!(n)), "caller {n}");
+    }
+    println!(
+        "figure: SIGTERM to an ingress holding {CALLERS} sync callers: all {} answered 201, {:?} after the workers started",
+        answers.len(),
+        started.elapsed()
+    );
 }
