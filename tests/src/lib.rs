@@ -6,6 +6,7 @@
 //! PostgreSQL database of its own (see [`cluster`]); `scripts/test.sh` runs it that way too.
 
 pub mod cluster;
+pub mod metrics;
 
 use std::time::Duration;
 

@@ -2,6 +2,7 @@
 (the dumps given with --metrics), and every `job` they name is one Prometheus scrapes."""
 
 import json
+import re
 
 import pytest
 import yaml
@@ -90,8 +91,6 @@ def test_dashboard_shape(dashboard, dashboard_usages):
 def test_jobs_named_are_scraped(dashboard_usages, rule_usages, rendered):
     """A `job` matcher must select jobs that exist under both compose's Prometheus and the
     Prometheus Operator (which names a ServiceMonitor's job after the Service)."""
-    import re
-
     compose_jobs = {j["job_name"] for j in yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())["scrape_configs"]}
     problems = []
     for name, objects in rendered.items():
