@@ -17,6 +17,7 @@ use hookflow_shared::storage::Storage;
 use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::engine::{run_execution, Outcome};
 use crate::metrics::WorkerMetrics;
@@ -82,10 +83,20 @@ impl WorkerPool {
             match delivery {
                 Ok(delivery) => {
                     let shared = self.shared.clone();
-                    tokio::spawn(async move {
-                        handle(&shared, delivery).await;
-                        drop(permit);
-                    });
+                    // Every line logged while the execution is handled carries who it is.
+                    let span = tracing::info_span!(
+                        "execution",
+                        execution_id = %delivery.request.execution_id,
+                        workflow = %delivery.request.workflow_key,
+                        attempt = delivery.attempt,
+                    );
+                    tokio::spawn(
+                        async move {
+                            handle(&shared, delivery).await;
+                            drop(permit);
+                        }
+                        .instrument(span),
+                    );
                 }
                 Err(QueueError::Closed) => break,
                 Err(QueueError::Poison { reason, dead_lettered }) => {
@@ -208,11 +219,14 @@ async fn handle(shared: &Shared, delivery: Delivery) {
         shared.replies.forget(record.id);
     }
     shared.metrics.observe_execution(&record.workflow_key, record.status.as_str(), started.elapsed());
+    tracing::debug!(
+        status = record.status.as_str(),
+        took_ms = started.elapsed().as_millis(),
+        "execution finished"
+    );
     if matches!(record.status, ExecutionStatus::Error | ExecutionStatus::Failed) {
         // The reason may quote caller data; the log writer keeps each event on one line.
         tracing::info!(
-            execution = %record.id,
-            workflow = %record.workflow_key,
             status = record.status.as_str(),
             reason = %record.reason.as_deref().unwrap_or_default(),
             "execution did not resolve"

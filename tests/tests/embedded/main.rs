@@ -239,3 +239,75 @@ async fn a_terminated_process_keeps_every_call_it_answered_2xx() {
     );
     assert!(accepted.len() >= CALLS / 3, "the burst was stopped early: {}", accepted.len());
 }
+
+/// `HOOKFLOW_LOG_FORMAT=json`: every line logged while an execution is handled carries its
+/// `execution_id` and `workflow` (the execution's span), whether it resolved or failed.
+#[tokio::test]
+async fn json_logs_name_the_execution_on_every_line() {
+    use hookflow_tests::cluster::{Process, INGRESS_LISTENING, INGRESS_METRICS};
+
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}?mode=rwc", dir.path().join("hookflow.db").display());
+    let env: Vec<(String, String)> = [
+        ("HOOKFLOW_DATABASE_URL", database_url.as_str()),
+        ("HOOKFLOW_ADMIN_TOKEN", TOKEN),
+        ("HOOKFLOW_LOG", "info,hookflow_worker=debug"),
+        ("HOOKFLOW_LOG_FORMAT", "json"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let client = reqwest::Client::new();
+    let mut process =
+        Process::spawn("ingress", "json", &env, dir.path(), (INGRESS_LISTENING, INGRESS_METRICS));
+    process.wait_ready(&client, std::time::Instant::now() + Duration::from_secs(30)).await;
+    let created = client
+        .post(format!("{}/api/workflows", process.base))
+        .bearer_auth(TOKEN)
+        .json(&json!({"key": "logged", "sync": true, "trigger": {"type": "webhook"}, "nodes": [
+            {"key": "c", "type": "calculation", "config": {"expression": "10 / {{$context.body.d}}"}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let mut ids = Vec::new();
+    for divisor in [2, 0] {
+        let response = client
+            .post(format!("{}/api/webhook:trigger/logged", process.base))
+            .json(&json!({"d": divisor}))
+            .send()
+            .await
+            .unwrap();
+        ids.push(hookflow_tests::execution_id(&response));
+    }
+
+    let mut lines: Vec<Value> = Vec::new();
+    for _ in 0..100 {
+        lines = process.log_text().lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+        let finished = lines.iter().filter(|line| line["fields"]["message"] == "execution finished").count();
+        if finished >= ids.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for id in &ids {
+        let of_execution: Vec<&Value> =
+            lines.iter().filter(|line| line["span"]["execution_id"] == *id).collect();
+        assert!(
+            of_execution.iter().any(|line| line["fields"]["message"] == "execution finished"),
+            "no line of {id} says it finished:\n{}",
+            process.log_text()
+        );
+        for line in &of_execution {
+            assert_eq!(line["span"]["workflow"], "logged", "{line}");
+            assert_eq!(line["span"]["name"], "execution", "{line}");
+        }
+    }
+    let failed = &ids[1];
+    assert!(
+        lines.iter().any(|line| line["span"]["execution_id"] == *failed
+            && line["fields"]["message"] == "execution did not resolve"),
+        "the failed execution's line carries its id:\n{}",
+        process.log_text()
+    );
+}
