@@ -19,10 +19,12 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
         return hookflow_shared::ops::healthcheck(&config);
     }
-    hookflow_shared::logging::init(&config);
+    let telemetry = hookflow_shared::logging::init(&config, "hookflow-ingress");
     tracing::info!(?config, "starting hookflow ingress");
     // Signals first: one that arrives while the application starts still stops it.
     let stop = hookflow_shared::shutdown::on_signal();
     let application = Application::build(config).await?;
-    application.run(stop).await
+    let ran = application.run(stop).await;
+    telemetry.shutdown().await;
+    ran
 }

@@ -41,6 +41,7 @@ const KEYS: &[&str] = &[
     "trusted_proxies",
     "log",
     "log_format",
+    "otlp_endpoint",
 ];
 
 /// Shortest accepted `HOOKFLOW_ADMIN_TOKEN`.
@@ -103,6 +104,7 @@ struct RawConfig {
     trusted_proxies: String,
     log: String,
     log_format: LogFormat,
+    otlp_endpoint: String,
 }
 
 /// Hookflow's settings, validated.
@@ -140,6 +142,8 @@ pub struct Config {
     pub trusted_proxies: Vec<IpNet>,
     pub log: String,
     pub log_format: LogFormat,
+    /// Where OpenTelemetry traces go (OTLP over HTTP); `None`: no traces.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -164,6 +168,7 @@ impl std::fmt::Debug for Config {
             .field("worker_concurrency", &self.worker_concurrency)
             .field("record_executions", &self.record_executions)
             .field("execution_retention", &self.execution_retention)
+            .field("otlp_endpoint", &self.otlp_endpoint.as_deref().map(redact_url))
             .finish_non_exhaustive()
     }
 }
@@ -305,6 +310,16 @@ impl TryFrom<RawConfig> for Config {
         {
             return Err(invalid("HOOKFLOW_NAMESPACE", "1-64 letters, digits, '_', '-' or '.'"));
         }
+        let otlp_endpoint = non_empty(raw.otlp_endpoint);
+        if let Some(endpoint) = &otlp_endpoint {
+            let scheme_ok = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+            if !scheme_ok || endpoint.parse::<actix_web::http::Uri>().is_err() {
+                return Err(invalid(
+                    "HOOKFLOW_OTLP_ENDPOINT",
+                    "an http:// or https:// URL, e.g. http://otel-collector:4318",
+                ));
+            }
+        }
         let amqp_url = non_empty(raw.amqp_url);
         let redis_url = non_empty(raw.redis_url);
         let admin_token = non_empty(raw.admin_token);
@@ -371,6 +386,7 @@ impl TryFrom<RawConfig> for Config {
             trusted_proxies,
             log: raw.log,
             log_format: raw.log_format,
+            otlp_endpoint,
         })
     }
 }

@@ -34,6 +34,9 @@ pub struct ExecutionRequest {
     /// The execution this one replays (`POST /api/executions/{id}/replay`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay_of: Option<Uuid>,
+    /// The trace the execution belongs to (W3C trace context), when traces are on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::telemetry::TraceContext>,
 }
 
 /// The queue's wire format: a tagged, versioned envelope so that old and new processes can
@@ -137,6 +140,7 @@ pub(crate) fn sample_request(mode: Mode) -> ExecutionRequest {
         created_at: Utc::now(),
         idempotency_key: None,
         replay_of: None,
+        trace: None,
     }
 }
 
@@ -158,6 +162,7 @@ mod tests {
             created_at: Utc::now(),
             idempotency_key: Some("evt_1".into()),
             replay_of: None,
+            trace: None,
         };
         let wire = serde_json::to_value(QueueMessage::ExecuteV1(request.clone())).unwrap();
         assert_eq!(wire["type"], "execute.v1");

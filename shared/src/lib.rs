@@ -22,6 +22,7 @@
 //! - [`ops`]: the operator listener (`/metrics`, `/healthz`, `/readyz`) both binaries serve.
 //! - [`health`]: dependencies probed in the background, readiness, `hookflow_dependency_up`.
 //! - [`retry`]: the one retry policy (backoff with jitter) of every reconnect and retry.
+//! - [`telemetry`]: optional OpenTelemetry traces, carried from the ingress to the worker.
 //! - [`shutdown`]: SIGTERM/SIGINT as one cancellation token that drives each process's drain.
 
 pub mod body;
@@ -47,5 +48,6 @@ pub mod retry;
 pub mod shutdown;
 pub mod signature;
 pub mod storage;
+pub mod telemetry;
 pub mod template;
 pub mod workflow_sync;

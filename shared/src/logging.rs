@@ -1,4 +1,5 @@
-//! Tracing set-up shared by both binaries: `HOOKFLOW_LOG` filter, text or JSON lines.
+//! Tracing set-up shared by both binaries: `HOOKFLOW_LOG` filter, text or JSON lines, and
+//! the OpenTelemetry exporter of [`crate::telemetry`] when `HOOKFLOW_OTLP_ENDPOINT` is set.
 //!
 //! Log lines quote values that callers control (a header, a panic message that repeats a body
 //! value). Whatever a field holds, each event stays one line: text lines are written through
@@ -7,19 +8,42 @@
 
 use std::io::Write;
 
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{Config, LogFormat};
+use crate::telemetry::Telemetry;
 
 /// Installs the global subscriber and the panic hook once; later calls (tests) are ignored.
-pub fn init(config: &Config) {
+/// With `HOOKFLOW_OTLP_ENDPOINT`, Hookflow's own spans are also exported as `service`'s
+/// traces (whatever the log filter says); the returned [`Telemetry`] flushes them at exit.
+pub fn init(config: &Config, service: &'static str) -> Telemetry {
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
-    let installed = match config.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.with_ansi(false).with_writer(OneLine).try_init(),
+    let lines = match config.log_format {
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().with_target(false).boxed(),
+        LogFormat::Text => {
+            tracing_subscriber::fmt::layer().with_ansi(false).with_target(false).with_writer(OneLine).boxed()
+        }
     };
+    let telemetry = match &config.otlp_endpoint {
+        Some(endpoint) => Telemetry::start(endpoint, service).unwrap_or_else(|error| {
+            eprintln!("hookflow: traces are off: {error}");
+            Telemetry::off()
+        }),
+        None => Telemetry::off(),
+    };
+    // Only Hookflow's spans become traces, not those of the libraries it uses.
+    let traces = telemetry.tracer().map(|tracer| {
+        let ours = Targets::new()
+            .with_target("hookflow_ingress", tracing::Level::INFO)
+            .with_target("hookflow_worker", tracing::Level::INFO)
+            .with_target("hookflow_shared", tracing::Level::INFO);
+        tracing_opentelemetry::layer().with_tracer(tracer).with_filter(ours)
+    });
+    let installed = tracing_subscriber::registry().with(lines.with_filter(filter)).with(traces).try_init();
     if installed.is_ok() {
         std::panic::set_hook(Box::new(|info| {
             let message = panic_text(info.payload());
@@ -27,6 +51,7 @@ pub fn init(config: &Config) {
             tracing::error!(panic = ?message, %location, "panicked");
         }));
     }
+    telemetry
 }
 
 /// The message a panic carried (`panic!` with a literal or a formatted one).

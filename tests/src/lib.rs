@@ -101,7 +101,7 @@ pub async fn spawn_app_with(options: Options) -> TestApp {
     settings.push(("metrics_listen", "127.0.0.1:0".into()));
     settings.push(("database_url", database_url));
     let config = Config::from_pairs(settings.iter().map(|(k, v)| (*k, v.as_str()))).expect("test config");
-    hookflow_shared::logging::init(&config);
+    let _ = hookflow_shared::logging::init(&config, "hookflow-test");
     let mut application = Application::build(config).await.expect("application builds");
     let starter = if options.hold_workers { application.hold_workers() } else { None };
     let base = format!("http://127.0.0.1:{}", application.port());

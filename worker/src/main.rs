@@ -17,8 +17,10 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
         return hookflow_shared::ops::healthcheck(&config);
     }
-    hookflow_shared::logging::init(&config);
+    let telemetry = hookflow_shared::logging::init(&config, "hookflow-worker");
     tracing::info!(?config, "starting hookflow worker");
     let stop = hookflow_shared::shutdown::on_signal();
-    hookflow_worker::service::run(config, stop).await
+    let ran = hookflow_worker::service::run(config, stop).await;
+    telemetry.shutdown().await;
+    ran
 }

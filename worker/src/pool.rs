@@ -90,6 +90,9 @@ impl WorkerPool {
                         workflow = %delivery.request.workflow_key,
                         attempt = delivery.attempt,
                     );
+                    if let Some(carried) = &delivery.request.trace {
+                        hookflow_shared::telemetry::continue_trace(&span, carried);
+                    }
                     tokio::spawn(
                         async move {
                             handle(&shared, delivery).await;

@@ -13,6 +13,7 @@ use hookflow_shared::model::{ExecutionStatus, Node, WorkflowDefinition};
 use hookflow_shared::reply::Reply;
 use hookflow_shared::template::Variables;
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 use crate::metrics::WorkerMetrics;
 use crate::nodes::{self, Next, NodeResult};
@@ -139,7 +140,11 @@ fn walk<'s, 'a: 's>(
                     jobs: &state.jobs_by_key,
                     scopes: &state.scopes,
                 };
-                nodes::run(node, &variables, state.request).await
+                let span = match hookflow_shared::telemetry::enabled() {
+                    true => tracing::info_span!("node", node = node.key(), r#type = node.type_name()),
+                    false => tracing::Span::none(),
+                };
+                nodes::run(node, &variables, state.request).instrument(span).await
             };
             state.metrics.observe_node(node.type_name(), started.elapsed());
             state.jobs_by_key.insert(node.key().to_owned(), result.clone());
@@ -188,6 +193,7 @@ mod tests {
             created_at: Utc::now(),
             idempotency_key: None,
             replay_of: None,
+            trace: None,
         }
     }
 

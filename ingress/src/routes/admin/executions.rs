@@ -130,6 +130,7 @@ async fn replay(
         created_at: Utc::now(),
         idempotency_key: None,
         replay_of: Some(original.id),
+        trace: None,
     };
     crate::routes::webhook::publish(&state, execution).await?;
     tracing::info!(execution = %execution_id, replay_of = %uuid, version, "execution replayed");

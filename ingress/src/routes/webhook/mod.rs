@@ -20,6 +20,8 @@ use hookflow_shared::execution::ExecutionRequest;
 use hookflow_shared::model::Mode;
 use hookflow_shared::queue::QueueError;
 use hookflow_shared::reply::{Answer, Reply, ReplyWaiter};
+use hookflow_shared::telemetry;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::{ApiError, Unavailable};
@@ -65,7 +67,20 @@ async fn trigger(
         // Unknown keys are not used as label values: arbitrary URLs must not grow the series.
         None => ("", ""),
     };
-    let response = match handle(&request, payload, &state, workflow.as_ref()).await {
+    // A trace per call to a workflow, when traces are on; its context travels with the
+    // execution to the worker.
+    let span = match (&workflow, telemetry::enabled()) {
+        (Some(_), true) => tracing::info_span!(
+            "webhook",
+            workflow = label,
+            mode,
+            execution_id = tracing::field::Empty,
+            http.status_code = tracing::field::Empty,
+        ),
+        _ => tracing::Span::none(),
+    };
+    let handled = handle(&request, payload, &state, workflow.as_ref()).instrument(span.clone()).await;
+    let response = match handled {
         Ok(response) => response,
         Err(Failure { error, execution_id }) => {
             let mut response = error.error_response();
@@ -76,6 +91,7 @@ async fn trigger(
         }
     };
     state.metrics.observe_request(label, mode, response.status().as_u16(), started.elapsed());
+    span.record("http.status_code", response.status().as_u16());
     response
 }
 
@@ -147,6 +163,7 @@ async fn handle(
     drop(raw);
 
     let execution_id = Uuid::now_v7();
+    tracing::Span::current().record("execution_id", tracing::field::display(execution_id));
     let fail = |error: ApiError| Failure { error, execution_id: Some(execution_id) };
     let mode = mode_of(workflow);
     let wait = match (mode, definition.options.timeout) {
@@ -199,6 +216,7 @@ async fn handle(
         created_at: now,
         idempotency_key: key.map(|(_, key)| key),
         replay_of: None,
+        trace: telemetry::context_of(&tracing::Span::current()),
     };
 
     let Some(answer_by) = answer_by else {
