@@ -108,5 +108,7 @@ say "kubectl $("$kubectl" version --client 2>/dev/null | tr '\n' ' ')"
 say "$("$promtool" --version 2>&1 | head -1)"
 rm -rf "$work"
 export HOOKFLOW_CHECK_KUBECTL=$kubectl HOOKFLOW_CHECK_PROMTOOL=$promtool
+# No __pycache__ folders in the working tree.
+export PYTHONDONTWRITEBYTECODE=1
 cd "$repo/deploy/checks"
 exec "$venv/bin/python" -m pytest "${pytest_args[@]}"

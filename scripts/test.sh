@@ -50,8 +50,23 @@ cargo build --workspace --bins
 run cargo test --workspace --all-targets
 # 1b. Attacks on a real embedded ingress process, one at a time (they measure its memory).
 run cargo test -p hookflow-tests --test attacks -- --ignored --test-threads=1 --nocapture
-# 2. The end-to-end suite again, against two ingress and two worker processes per test.
-HOOKFLOW_TEST_MODE=distributed run cargo test -p hookflow-tests --test api
+# 2. The end-to-end suite again, against two ingress and two worker processes per test. The
+#    metrics test keeps what both binaries expose, for the deploy checks below.
+metrics_dir=$(mktemp -d)
+trap 'rm -rf "$metrics_dir"' EXIT
+HOOKFLOW_METRICS_DUMP_DIR=$metrics_dir HOOKFLOW_TEST_MODE=distributed run cargo test -p hookflow-tests --test api
+# 2b. deploy/ and docker-compose.yml, offline: schemas, rules, and every metric the dashboard
+#     and the alerts use, against the live /metrics texts of step 2.
+metrics_args=()
+for file in "$metrics_dir"/*.prom; do
+  [ -e "$file" ] && metrics_args+=(--metrics "$file")
+done
+if [ ${#metrics_args[@]} -lt 2 ]; then
+  echo "the metrics test left no /metrics texts in $metrics_dir" | tee -a "$log"
+  status=1
+else
+  run scripts/check-deploy.sh "${metrics_args[@]}"
+fi
 # 3. Faults (they stop and start the shared servers, so one at a time).
 HOOKFLOW_TEST_MODE=distributed run cargo test -p hookflow-tests --test resilience -- --ignored --test-threads=1 --nocapture
 

@@ -28,9 +28,12 @@ _skipped: list[str] = []
 
 def pytest_addoption(parser):
     parser.addoption(
-        "--metrics", action="append", default=[], metavar="FILE",
+        "--metrics",
+        action="append",
+        default=[],
+        metavar="FILE",
         help="text of a real /metrics answer of the ingress or the worker (repeatable); without it, "
-             "the hand-made dumps of the intended metrics in fixtures/ are used",
+        "the hand-made dumps of the intended metrics in fixtures/ are used",
     )
 
 

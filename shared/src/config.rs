@@ -477,6 +477,13 @@ mod tests {
         assert!(err.to_string().contains("HOOKFLOW_EXECUTION_RETENTION"), "{err}");
         let err = Config::from_pairs([("amqp_url", "amqp://127.0.0.1")]).unwrap_err();
         assert!(err.to_string().contains("HOOKFLOW_REDIS_URL"), "{err}");
+        for endpoint in ["otel-collector:4318", "grpc://collector:4317", "http://bad host"] {
+            let err = Config::from_pairs([("otlp_endpoint", endpoint)]).unwrap_err();
+            assert!(err.to_string().contains("HOOKFLOW_OTLP_ENDPOINT"), "{endpoint}: {err}");
+        }
+        let config = Config::from_pairs([("otlp_endpoint", "http://collector:4318")]).unwrap();
+        assert_eq!(config.otlp_endpoint.as_deref(), Some("http://collector:4318"));
+        assert_eq!(Config::from_pairs([("otlp_endpoint", "")]).unwrap().otlp_endpoint, None);
     }
 
     #[test]

@@ -25,12 +25,25 @@ COMPOSE_FILE = "docker-compose.yml"
 PUBLISHED = {"ingress": 13000, "grafana": 3000, "prometheus": 9090, "rabbitmq": 15672}
 HOOKFLOW_SERVICES = {"ingress": "ingress", "worker": "worker"}  # service -> binary
 REQUIRED_ENV = {
-    "ingress": {"HOOKFLOW_AMQP_URL", "HOOKFLOW_REDIS_URL", "HOOKFLOW_DATABASE_URL", "HOOKFLOW_INTERNAL_KEY",
-                "HOOKFLOW_ADMIN_TOKEN", "HOOKFLOW_METRICS_LISTEN"},
-    "worker": {"HOOKFLOW_AMQP_URL", "HOOKFLOW_REDIS_URL", "HOOKFLOW_DATABASE_URL", "HOOKFLOW_INTERNAL_KEY",
-               "HOOKFLOW_METRICS_LISTEN"},
+    "ingress": {
+        "HOOKFLOW_AMQP_URL",
+        "HOOKFLOW_REDIS_URL",
+        "HOOKFLOW_DATABASE_URL",
+        "HOOKFLOW_INTERNAL_KEY",
+        "HOOKFLOW_ADMIN_TOKEN",
+        "HOOKFLOW_METRICS_LISTEN",
+    },
+    "worker": {
+        "HOOKFLOW_AMQP_URL",
+        "HOOKFLOW_REDIS_URL",
+        "HOOKFLOW_DATABASE_URL",
+        "HOOKFLOW_INTERNAL_KEY",
+        "HOOKFLOW_METRICS_LISTEN",
+    },
 }
 DEFAULT_SYNC_TIMEOUT_MS = 30000
+# A stopping process drains within the sync timeout plus this (README.md, SIGTERM).
+DRAIN_EXTRA_S = 5
 RABBITMQ_PROMETHEUS_PORT = 15692
 
 
@@ -90,11 +103,16 @@ def service_problems(model: dict) -> list[str]:
             problems.append(f"{where}: no health check")
         for dependency, spec in sorted((svc.get("depends_on") or {}).items()):
             if spec.get("condition") != "service_healthy":
-                problems.append(f"{where}: depends_on {dependency} with condition {spec.get('condition')!r}, expected service_healthy")
+                problems.append(
+                    f"{where}: depends_on {dependency} with condition {spec.get('condition')!r}, "
+                    "expected service_healthy"
+                )
             target = services.get(dependency)
             if target is None:
                 problems.append(f"{where}: depends_on {dependency}, which is not a service")
-            elif not ((target.get("healthcheck") or {}).get("test")) or (target.get("healthcheck") or {}).get("disable"):
+            elif not ((target.get("healthcheck") or {}).get("test")) or (target.get("healthcheck") or {}).get(
+                "disable"
+            ):
                 problems.append(f"{where}: depends_on {dependency}, which has no health check to wait for")
         for bind in _binds(svc):
             if not Path(bind["source"]).exists():
@@ -104,8 +122,10 @@ def service_problems(model: dict) -> list[str]:
             problems.append(f"{where}: port {PUBLISHED[name]} is not published as {PUBLISHED[name]}")
         for port in svc.get("ports") or []:
             if port.get("host_ip") not in ("127.0.0.1", "::1"):
-                problems.append(f"{where}: port {port.get('published')} is published on every interface; "
-                                "its credentials are for local use, bind it to 127.0.0.1")
+                problems.append(
+                    f"{where}: port {port.get('published')} is published on every interface; "
+                    "its credentials are for local use, bind it to 127.0.0.1"
+                )
     return problems
 
 
@@ -127,7 +147,9 @@ def hookflow_problems(model: dict) -> list[str]:
             problems.append(f"{where}: runs {command!r}, expected /usr/local/bin/{binary}")
         test = (svc.get("healthcheck") or {}).get("test") or []
         if test != ["CMD", f"/usr/local/bin/{binary}", "healthcheck"]:
-            problems.append(f"{where}: health check {test!r}, expected [CMD, /usr/local/bin/{binary}, healthcheck]")
+            problems.append(
+                f"{where}: health check {test!r}, expected [CMD, /usr/local/bin/{binary}, healthcheck]"
+            )
         env = svc.get("environment") or {}
         for missing in sorted(REQUIRED_ENV[name] - set(env)):
             problems.append(f"{where}: {missing} is not set")
@@ -140,21 +162,37 @@ def hookflow_problems(model: dict) -> list[str]:
             problems.append(f"{where}: HOOKFLOW_METRICS_LISTEN must bind 0.0.0.0 for Prometheus to scrape it")
         problems += _url_problems(where, env, services)
         timeout = int(env.get("HOOKFLOW_SYNC_TIMEOUT_MS") or DEFAULT_SYNC_TIMEOUT_MS) / 1000
-        if _seconds(svc.get("stop_grace_period")) <= timeout:
-            problems.append(f"{where}: stop_grace_period {svc.get('stop_grace_period') or '10s (default)'} does not "
-                            f"exceed the sync timeout ({timeout:g} s) that SIGTERM drains")
+        if _seconds(svc.get("stop_grace_period")) <= timeout + DRAIN_EXTRA_S:
+            problems.append(
+                f"{where}: stop_grace_period {svc.get('stop_grace_period') or '10s (default)'} does not "
+                f"exceed the drain that SIGTERM starts (sync timeout {timeout:g} s + {DRAIN_EXTRA_S} s)"
+            )
         if folder := env.get("HOOKFLOW_WORKFLOWS_DIR"):
             source = host_path(svc, folder)
-            if source is None or not source.is_dir() or not any(source.glob("*.json")) and not any(source.glob("*.y*ml")):
-                problems.append(f"{where}: HOOKFLOW_WORKFLOWS_DIR {folder} is not a mounted folder of workflow files")
+            if (
+                source is None
+                or not source.is_dir()
+                or not any(source.glob("*.json"))
+                and not any(source.glob("*.y*ml"))
+            ):
+                problems.append(
+                    f"{where}: HOOKFLOW_WORKFLOWS_DIR {folder} is not a mounted folder of workflow files"
+                )
     if len(keys) > 1:
-        problems.append(f"{COMPOSE_FILE}: the ingress and the workers have different HOOKFLOW_INTERNAL_KEY values")
+        problems.append(
+            f"{COMPOSE_FILE}: the ingress and the workers have different HOOKFLOW_INTERNAL_KEY values"
+        )
     worker = services.get("worker") or {}
     replicas = (worker.get("deploy") or {}).get("replicas", 1)
     if replicas < 2:
         problems.append(f"{COMPOSE_FILE}: service worker runs {replicas} replica(s), expected 2")
-    if "ingress" in services and services["ingress"].get("environment", {}).get("HOOKFLOW_WORKFLOWS_DIR") is None:
-        problems.append(f"{COMPOSE_FILE}: service ingress has no HOOKFLOW_WORKFLOWS_DIR: the README's example workflow is missing")
+    if (
+        "ingress" in services
+        and services["ingress"].get("environment", {}).get("HOOKFLOW_WORKFLOWS_DIR") is None
+    ):
+        problems.append(
+            f"{COMPOSE_FILE}: service ingress has no HOOKFLOW_WORKFLOWS_DIR: the README's example workflow is missing"
+        )
     return problems
 
 
@@ -177,9 +215,14 @@ def _url_problems(where: str, env: dict, services: dict) -> list[str]:
             continue
         server = services[host].get("environment") or {}
         if user_var and (url.username, url.password) != (server.get(user_var), server.get(password_var)):
-            problems.append(f"{where}: {var} credentials differ from the {host} service's {user_var}/{password_var}")
+            problems.append(
+                f"{where}: {var} credentials differ from the {host} service's {user_var}/{password_var}"
+            )
         if var == "HOOKFLOW_DATABASE_URL" and url.path.lstrip("/") != server.get("POSTGRES_DB"):
-            problems.append(f"{where}: {var} names database {url.path.lstrip('/')!r}, the postgres service creates {server.get('POSTGRES_DB')!r}")
+            problems.append(
+                f"{where}: {var} names database {url.path.lstrip('/')!r}, "
+                f"the postgres service creates {server.get('POSTGRES_DB')!r}"
+            )
     return problems
 
 
@@ -191,17 +234,23 @@ def prometheus_files(model: dict) -> tuple[dict, list[str]]:
     entrypoint, command = svc.get("entrypoint") or [], svc.get("command") or []
     files: dict = {}
     if len(entrypoint) != 2 or entrypoint[0] != "/bin/sh":
-        return files, [f"{COMPOSE_FILE}: service prometheus: entrypoint {entrypoint!r}, expected [/bin/sh, .../entrypoint.sh]"]
+        return files, [
+            f"{COMPOSE_FILE}: service prometheus: entrypoint {entrypoint!r}, expected [/bin/sh, .../entrypoint.sh]"
+        ]
     files["entrypoint"] = host_path(svc, entrypoint[1])
     if len(command) < 3:
-        return files, [f"{COMPOSE_FILE}: service prometheus: command {command!r} lacks PROMETHEUSRULE RULES_FILE args"]
+        return files, [
+            f"{COMPOSE_FILE}: service prometheus: command {command!r} lacks PROMETHEUSRULE RULES_FILE args"
+        ]
     files["prometheusrule"] = host_path(svc, command[0])
     files["rules_in_container"] = command[1]
     config = next((a.split("=", 1)[1] for a in command if a.startswith("--config.file=")), None)
     files["config"] = host_path(svc, config) if config else None
     for key in ("entrypoint", "prometheusrule", "config"):
         if files.get(key) is None or not files[key].is_file():
-            problems.append(f"{COMPOSE_FILE}: service prometheus: the {key} file is not mounted from the repository")
+            problems.append(
+                f"{COMPOSE_FILE}: service prometheus: the {key} file is not mounted from the repository"
+            )
     return files, problems
 
 
@@ -225,16 +274,24 @@ def scrape_problems(model: dict, config: dict, rules_in_container: str) -> list[
     dns = [c for c in (worker or {}).get("dns_sd_configs") or [] if "worker" in (c.get("names") or [])]
     replicas = ((services.get("worker") or {}).get("deploy") or {}).get("replicas", 1)
     if not dns and len(static(worker or {})) < replicas:
-        problems.append(f"{where}: job hookflow-worker does not find every worker (dns_sd_configs on 'worker')")
+        problems.append(
+            f"{where}: job hookflow-worker does not find every worker (dns_sd_configs on 'worker')"
+        )
     for c in dns:
         if c.get("type", "SRV") != "A" or c.get("port") != port_of("worker"):
-            problems.append(f"{where}: job hookflow-worker: dns_sd_configs must be type A on port {port_of('worker')}")
+            problems.append(
+                f"{where}: job hookflow-worker: dns_sd_configs must be type A on port {port_of('worker')}"
+            )
     rabbit = jobs.get("rabbitmq")
     if not rabbit or f"rabbitmq:{RABBITMQ_PROMETHEUS_PORT}" not in static(rabbit):
-        problems.append(f"{where}: job rabbitmq does not scrape rabbitmq:{RABBITMQ_PROMETHEUS_PORT} (prometheus plugin)")
+        problems.append(
+            f"{where}: job rabbitmq does not scrape rabbitmq:{RABBITMQ_PROMETHEUS_PORT} (prometheus plugin)"
+        )
     if rules_in_container not in (config.get("rule_files") or []):
-        problems.append(f"{where}: rule_files {config.get('rule_files')} does not load {rules_in_container}, "
-                        "the file entrypoint.sh writes")
+        problems.append(
+            f"{where}: rule_files {config.get('rule_files')} does not load {rules_in_container}, "
+            "the file entrypoint.sh writes"
+        )
     return problems
 
 
@@ -247,18 +304,27 @@ def grafana_problems(model: dict, repo: Path) -> list[str]:
     provisioning = host_path(svc, "/etc/grafana/provisioning")
     if provisioning is None or not provisioning.is_dir():
         return [f"{where}: /etc/grafana/provisioning is not mounted from the repository"]
-    sources = [d for f in sorted((provisioning / "datasources").glob("*.y*ml"))
-               for d in (yaml.safe_load(f.read_text()) or {}).get("datasources") or []]
+    sources = [
+        d
+        for f in sorted((provisioning / "datasources").glob("*.y*ml"))
+        for d in (yaml.safe_load(f.read_text()) or {}).get("datasources") or []
+    ]
     prometheus = [d for d in sources if d.get("type") == "prometheus"]
     if not prometheus or urlsplit(prometheus[0].get("url", "")).netloc != "prometheus:9090":
         problems.append(f"{where}: no provisioned Prometheus data source at http://prometheus:9090")
-    providers = [p for f in sorted((provisioning / "dashboards").glob("*.y*ml"))
-                 for p in (yaml.safe_load(f.read_text()) or {}).get("providers") or []]
+    providers = [
+        p
+        for f in sorted((provisioning / "dashboards").glob("*.y*ml"))
+        for p in (yaml.safe_load(f.read_text()) or {}).get("providers") or []
+    ]
     dashboard = (repo / "deploy/grafana/hookflow.json").resolve()
     mounted = [b["target"] for b in _binds(svc) if Path(b["source"]).resolve() == dashboard]
     folders = {(p.get("options") or {}).get("path") for p in providers if p.get("type", "file") == "file"}
     if not mounted:
         problems.append(f"{where}: deploy/grafana/hookflow.json is not mounted")
     elif str(PurePosixPath(mounted[0]).parent) not in folders:
-        problems.append(f"{where}: hookflow.json is mounted at {mounted[0]}, which no dashboard provider reads ({sorted(map(str, folders))})")
+        problems.append(
+            f"{where}: hookflow.json is mounted at {mounted[0]}, "
+            f"which no dashboard provider reads ({sorted(map(str, folders))})"
+        )
     return problems

@@ -46,7 +46,11 @@ def _unknown_fields(given, dumped, path=""):
                 found += _unknown_fields(value, dumped[key], f"{path}/{key}")
         return found
     if isinstance(given, list) and isinstance(dumped, list):
-        return [p for i, (a, b) in enumerate(zip(given, dumped)) for p in _unknown_fields(a, b, f"{path}/{i}")]
+        return [
+            p
+            for i, (a, b) in enumerate(zip(given, dumped, strict=False))
+            for p in _unknown_fields(a, b, f"{path}/{i}")
+        ]
     return []
 
 
@@ -69,7 +73,9 @@ def model_problems(objects: list[dict], where: str) -> tuple[list[str], int]:
     return problems, checked
 
 
-def keda_problems(objects: list[dict], where: str, external_secrets: dict[str, set[str]] | None = None) -> list[str]:
+def keda_problems(
+    objects: list[dict], where: str, external_secrets: dict[str, set[str]] | None = None
+) -> list[str]:
     """The worker's ScaledObject: its target, its two RabbitMQ triggers, their authentication."""
     problems = []
     secrets = {**(external_secrets or {}), **secret_keys(objects)}
@@ -78,7 +84,9 @@ def keda_problems(objects: list[dict], where: str, external_secrets: dict[str, s
     auths = {a["metadata"]["name"]: a for a in find(objects, "TriggerAuthentication")}
     deployments = {d["metadata"]["name"]: d for d in find(objects, "Deployment")}
     scaled = find(objects, "ScaledObject")
-    workers = [n for n, d in deployments.items() if d["metadata"].get("labels", {}).get(COMPONENT) == "worker"]
+    workers = [
+        n for n, d in deployments.items() if d["metadata"].get("labels", {}).get(COMPONENT) == "worker"
+    ]
     if len(scaled) != 1:
         problems.append(f"{where}: expected one ScaledObject (the worker's), found {len(scaled)}")
     for so in scaled:
@@ -89,7 +97,9 @@ def keda_problems(objects: list[dict], where: str, external_secrets: dict[str, s
             problems.append(f"{name}: scaleTargetRef {ref} is not the worker Deployment ({workers})")
         low, high = spec.get("minReplicaCount", 0), spec.get("maxReplicaCount", 100)
         if low < 1:
-            problems.append(f"{name}: minReplicaCount {low}: with no worker, sync callers wait for a pod to start")
+            problems.append(
+                f"{name}: minReplicaCount {low}: with no worker, sync callers wait for a pod to start"
+            )
         if low > high:
             problems.append(f"{name}: minReplicaCount {low} above maxReplicaCount {high}")
         named = set()
@@ -105,11 +115,15 @@ def keda_problems(objects: list[dict], where: str, external_secrets: dict[str, s
             if not str(meta.get("value", "")).isdigit() or int(meta["value"]) < 1:
                 problems.append(f"{tname}: value {meta.get('value')!r} is not a positive whole number")
             if "host" in meta or "hostFromEnv" in meta:
-                problems.append(f"{tname}: the broker URL is written in the trigger; it belongs in the TriggerAuthentication")
+                problems.append(
+                    f"{tname}: the broker URL is written in the trigger; it belongs in the TriggerAuthentication"
+                )
             auth_ref = trigger.get("authenticationRef") or {}
             auth = auths.get(auth_ref.get("name"))
             if auth_ref.get("kind", "TriggerAuthentication") != "TriggerAuthentication" or auth is None:
-                problems.append(f"{tname}: authenticationRef {auth_ref} is not a rendered TriggerAuthentication")
+                problems.append(
+                    f"{tname}: authenticationRef {auth_ref} is not a rendered TriggerAuthentication"
+                )
                 continue
             targets = {t.get("parameter") for t in auth["spec"].get("secretTargetRef") or []}
             if "host" not in targets:
@@ -117,11 +131,15 @@ def keda_problems(objects: list[dict], where: str, external_secrets: dict[str, s
         for missing in sorted(queues - named):
             problems.append(f"{name}: no rabbitmq trigger on queue {missing}")
         for extra in sorted(named - queues):
-            problems.append(f"{name}: trigger on {extra!r}, which is not one of Hookflow's queues {sorted(queues)}")
+            problems.append(
+                f"{name}: trigger on {extra!r}, which is not one of Hookflow's queues {sorted(queues)}"
+            )
     for auth in auths.values():
         for target in auth["spec"].get("secretTargetRef") or []:
             if target.get("key") not in secrets.get(target.get("name"), set()):
-                problems.append(f"{where}: {describe(auth)}: Secret {target.get('name')!r} has no key {target.get('key')!r}")
+                problems.append(
+                    f"{where}: {describe(auth)}: Secret {target.get('name')!r} has no key {target.get('key')!r}"
+                )
     return problems
 
 
@@ -137,8 +155,11 @@ def service_monitor_problems(objects: list[dict], where: str) -> list[str]:
         if spec.get("namespaceSelector"):
             problems.append(f"{name}: namespaceSelector set; the Services are in the monitor's own namespace")
         selector = (spec.get("selector") or {}).get("matchLabels") or {}
-        matched = [s for s in services if selector and all(
-            (s["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())]
+        matched = [
+            s
+            for s in services
+            if selector and all((s["metadata"].get("labels") or {}).get(k) == v for k, v in selector.items())
+        ]
         if not matched:
             problems.append(f"{name}: selector {selector} matches no Service's labels")
         for endpoint in spec.get("endpoints") or []:
@@ -152,7 +173,10 @@ def service_monitor_problems(objects: list[dict], where: str) -> list[str]:
                     problems.append(f"{name}: port {port!r} is not a port name of {describe(svc)}")
         monitored |= {s["metadata"]["name"] for s in matched}
     for svc in services:
-        if svc["metadata"].get("labels", {}).get(COMPONENT) in ("ingress", "worker") and svc["metadata"]["name"] not in monitored:
+        if (
+            svc["metadata"].get("labels", {}).get(COMPONENT) in ("ingress", "worker")
+            and svc["metadata"]["name"] not in monitored
+        ):
             problems.append(f"{where}: {describe(svc)} is scraped by no ServiceMonitor")
     return problems
 
@@ -173,7 +197,9 @@ def prometheus_rule_problems(objects: list[dict], where: str) -> list[str]:
                     continue
                 names.append(alert)
                 if (rule.get("labels") or {}).get("severity") not in SEVERITIES:
-                    problems.append(f"{rname}: severity {(rule.get('labels') or {}).get('severity')!r} not in {sorted(SEVERITIES)}")
+                    problems.append(
+                        f"{rname}: severity {(rule.get('labels') or {}).get('severity')!r} not in {sorted(SEVERITIES)}"
+                    )
                 if not (rule.get("annotations") or {}).get("summary"):
                     problems.append(f"{rname}: no summary annotation")
         _, parse_problems = promql.rule_usages(pr, name)
@@ -185,7 +211,9 @@ def prometheus_rule_problems(objects: list[dict], where: str) -> list[str]:
     return problems
 
 
-def all_problems(objects: list[dict], where: str, external_secrets: dict[str, set[str]] | None = None) -> list[str]:
+def all_problems(
+    objects: list[dict], where: str, external_secrets: dict[str, set[str]] | None = None
+) -> list[str]:
     return (
         model_problems(objects, where)[0]
         + keda_problems(objects, where, external_secrets)

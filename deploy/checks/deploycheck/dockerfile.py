@@ -65,7 +65,7 @@ def _flags_and_rest(args: str) -> tuple[dict, str]:
     flags = {}
     while m := re.match(r"--([\w-]+)(?:=(\S+))?\s+", args):
         flags[m.group(1)] = m.group(2)
-        args = args[m.end():]
+        args = args[m.end() :]
     return flags, args
 
 
@@ -129,12 +129,16 @@ def in_context(path: str, patterns) -> bool:
 
 
 def hadolint_problems(repo: Path) -> list[str]:
-    status, out, err = tools.run("hadolint", "--format", "json", "--failure-threshold", "style", str(repo / DOCKERFILE))
+    status, out, err = tools.run(
+        "hadolint", "--format", "json", "--failure-threshold", "style", str(repo / DOCKERFILE)
+    )
     try:
         findings = json.loads(out or "[]")
     except ValueError:
         return [f"{DOCKERFILE}: hadolint failed: {err.strip() or out.strip()}"]
-    problems = [f"{DOCKERFILE}:{f['line']}: hadolint {f['code']} ({f['level']}): {f['message']}" for f in findings]
+    problems = [
+        f"{DOCKERFILE}:{f['line']}: hadolint {f['code']} ({f['level']}): {f['message']}" for f in findings
+    ]
     if status != 0 and not problems:
         problems.append(f"{DOCKERFILE}: hadolint exited {status}: {err.strip()}")
     return problems
@@ -198,11 +202,15 @@ def _workspace_problems(repo: Path, instructions, copied, patterns) -> list[str]
         package = manifest["package"]["name"]
         bins = [b["name"] for b in manifest.get("bin", [])] or [package]
         if not re.search(rf"(-p|--package)[ =]{re.escape(package)}\b", build.args):
-            problems.append(f"{DOCKERFILE}:{build.line}: cargo build does not build package {package} ({manifest_path})")
+            problems.append(
+                f"{DOCKERFILE}:{build.line}: cargo build does not build package {package} ({manifest_path})"
+            )
         if binary not in bins:
             problems.append(f"{manifest_path}: no [[bin]] named {binary}")
         if f"target/release/{binary}" not in runs:
-            problems.append(f"{DOCKERFILE}: the {binary} binary (target/release/{binary}) is never taken from the build")
+            problems.append(
+                f"{DOCKERFILE}: the {binary} binary (target/release/{binary}) is never taken from the build"
+            )
     for stage, sources in copied.items():
         if not any("cargo" in i.args for i in instructions if i.stage == stage and i.keyword == "RUN"):
             continue
@@ -228,7 +236,9 @@ def _runtime_problems(instructions, stages) -> list[str]:
     if not users or users[-1].split(":")[0] in ("0", "root"):
         problems.append(f"{DOCKERFILE}: the runtime stage does not switch to a non-root USER")
     elif users[-1].split(":")[0] != NONROOT:
-        problems.append(f"{DOCKERFILE}: USER {users[-1]}, expected {NONROOT} (the uid the Kubernetes manifests run as)")
+        problems.append(
+            f"{DOCKERFILE}: USER {users[-1]}, expected {NONROOT} (the uid the Kubernetes manifests run as)"
+        )
     exposed = {p.split("/")[0] for i in final if i.keyword == "EXPOSE" for p in i.args.split()}
     for port in ("13000", "9464"):
         if port not in exposed:
@@ -245,7 +255,9 @@ def _runtime_problems(instructions, stages) -> list[str]:
     health = [i for i in final if i.keyword == "HEALTHCHECK"]
     command = _exec_form(_flags_and_rest(health[-1].args)[1].removeprefix("CMD").strip()) if health else None
     if command != ["/usr/local/bin/ingress", "healthcheck"]:
-        problems.append(f"{DOCKERFILE}: HEALTHCHECK is not CMD [\"/usr/local/bin/ingress\", \"healthcheck\"] in exec form")
+        problems.append(
+            f'{DOCKERFILE}: HEALTHCHECK is not CMD ["/usr/local/bin/ingress", "healthcheck"] in exec form'
+        )
     starts = [_exec_form(i.args) for i in final if i.keyword in ("CMD", "ENTRYPOINT")]
     if not starts or not starts[-1] or Path(starts[-1][0]).name != "ingress":
         problems.append(f"{DOCKERFILE}: the image does not start the ingress by default (exec-form CMD)")

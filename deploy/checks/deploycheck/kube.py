@@ -28,11 +28,18 @@ CUSTOM_KINDS = {
 NONROOT_UID = 65532
 # Settings each binary needs in distributed mode (README.md, Configuration).
 REQUIRED_ENV = {
-    "ingress": {"HOOKFLOW_AMQP_URL", "HOOKFLOW_REDIS_URL", "HOOKFLOW_DATABASE_URL", "HOOKFLOW_INTERNAL_KEY",
-                "HOOKFLOW_ADMIN_TOKEN"},
+    "ingress": {
+        "HOOKFLOW_AMQP_URL",
+        "HOOKFLOW_REDIS_URL",
+        "HOOKFLOW_DATABASE_URL",
+        "HOOKFLOW_INTERNAL_KEY",
+        "HOOKFLOW_ADMIN_TOKEN",
+    },
     "worker": {"HOOKFLOW_AMQP_URL", "HOOKFLOW_REDIS_URL", "HOOKFLOW_DATABASE_URL", "HOOKFLOW_INTERNAL_KEY"},
 }
 DEFAULT_SYNC_TIMEOUT_MS = 30000
+# A stopping process drains within the sync timeout plus this (README.md, SIGTERM).
+DRAIN_EXTRA_S = 5
 DEFAULT_METRICS_PORT = 9464
 
 
@@ -50,7 +57,9 @@ def describe(obj: dict) -> str:
 
 
 def find(objects: list[dict], kind: str, name: str | None = None) -> list[dict]:
-    return [o for o in objects if o.get("kind") == kind and (name is None or o["metadata"].get("name") == name)]
+    return [
+        o for o in objects if o.get("kind") == kind and (name is None or o["metadata"].get("name") == name)
+    ]
 
 
 def schema_problems(objects: list[dict], where: str, versions: list[str]) -> tuple[list[str], int]:
@@ -66,10 +75,14 @@ def schema_problems(objects: list[dict], where: str, versions: list[str]) -> tup
             try:
                 kubernetes_validate.validate(obj, version, strict=True)
             except kubernetes_validate.SchemaNotFoundError:
-                problems.append(f"{where}: {describe(obj)}: no Kubernetes {version} schema for {key[0]} {key[1]}")
+                problems.append(
+                    f"{where}: {describe(obj)}: no Kubernetes {version} schema for {key[0]} {key[1]}"
+                )
             except kubernetes_validate.ValidationError as error:
                 path = "/".join(str(p) for p in error.path)
-                problems.append(f"{where}: {describe(obj)}: invalid for Kubernetes {version} at {path or '.'}: {error.message}")
+                problems.append(
+                    f"{where}: {describe(obj)}: invalid for Kubernetes {version} at {path or '.'}: {error.message}"
+                )
     return problems, validated
 
 
@@ -95,8 +108,10 @@ def config_values(objects: list[dict]) -> dict[str, str]:
 
 
 def secret_keys(objects: list[dict]) -> dict[str, set[str]]:
-    return {s["metadata"]["name"]: set(s.get("data") or {}) | set(s.get("stringData") or {})
-            for s in find(objects, "Secret")}
+    return {
+        s["metadata"]["name"]: set(s.get("data") or {}) | set(s.get("stringData") or {})
+        for s in find(objects, "Secret")
+    }
 
 
 def _port_of(listen: str | None, default: int) -> int:
@@ -135,7 +150,9 @@ def _effective(pod_sc: dict, container_sc: dict, key: str):
     return container_sc.get(key, pod_sc.get(key))
 
 
-def deployment_problems(objects: list[dict], where: str, external_secrets: dict[str, set[str]] | None = None) -> list[str]:
+def deployment_problems(
+    objects: list[dict], where: str, external_secrets: dict[str, set[str]] | None = None
+) -> list[str]:
     """Deployments: selectors, security, probes, grace period, resources, configuration.
     `external_secrets` names Secrets that exist outside the rendered set, with their keys."""
     problems = []
@@ -156,7 +173,9 @@ def deployment_problems(objects: list[dict], where: str, external_secrets: dict[
         if selector.get("matchExpressions") or not _selects(selector.get("matchLabels") or {}, pod_labels):
             problems.append(f"{name}: selector {selector} does not match its pod labels {pod_labels}")
         if dep["metadata"]["name"] in scaled and "replicas" in spec:
-            problems.append(f"{name}: sets replicas although an autoscaler owns the count (every apply would reset it)")
+            problems.append(
+                f"{name}: sets replicas although an autoscaler owns the count (every apply would reset it)"
+            )
         pod_sc = pod.get("securityContext") or {}
         if _effective(pod_sc, {}, "seccompProfile") is None and any(
             (c.get("securityContext") or {}).get("seccompProfile") is None for c in containers
@@ -173,7 +192,10 @@ def deployment_problems(objects: list[dict], where: str, external_secrets: dict[
                 "runAsUser": (_effective(pod_sc, sc, "runAsUser"), NONROOT_UID),
                 "readOnlyRootFilesystem": (sc.get("readOnlyRootFilesystem"), True),
                 "allowPrivilegeEscalation": (sc.get("allowPrivilegeEscalation"), False),
-                "seccompProfile.type": ((_effective(pod_sc, sc, "seccompProfile") or {}).get("type"), "RuntimeDefault"),
+                "seccompProfile.type": (
+                    (_effective(pod_sc, sc, "seccompProfile") or {}).get("type"),
+                    "RuntimeDefault",
+                ),
             }
             for key, (got, want) in expected.items():
                 if got != want:
@@ -188,14 +210,22 @@ def deployment_problems(objects: list[dict], where: str, external_secrets: dict[
             command = container.get("command") or container.get("args") or []
             binary = Path(command[0]).name if command else None
             if component in REQUIRED_ENV and binary != component:
-                problems.append(f"{cname}: component {component!r} runs {command!r}, expected /usr/local/bin/{component}")
+                problems.append(
+                    f"{cname}: component {component!r} runs {command!r}, expected /usr/local/bin/{component}"
+                )
             if _port_of_name(container, "metrics") != metrics_port:
-                problems.append(f"{cname}: no container port named 'metrics' = {metrics_port} (HOOKFLOW_METRICS_LISTEN)")
+                problems.append(
+                    f"{cname}: no container port named 'metrics' = {metrics_port} (HOOKFLOW_METRICS_LISTEN)"
+                )
             if component == "ingress":
                 listen = _port_of(config.get("HOOKFLOW_LISTEN"), 13000)
                 if _port_of_name(container, "http") != listen:
                     problems.append(f"{cname}: no container port named 'http' = {listen} (HOOKFLOW_LISTEN)")
-            for probe, path in (("startupProbe", None), ("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+            for probe, path in (
+                ("startupProbe", None),
+                ("livenessProbe", "/healthz"),
+                ("readinessProbe", "/readyz"),
+            ):
                 get = (container.get(probe) or {}).get("httpGet")
                 if not get:
                     problems.append(f"{cname}: no {probe} with httpGet")
@@ -203,17 +233,22 @@ def deployment_problems(objects: list[dict], where: str, external_secrets: dict[
                 if path and get.get("path") != path:
                     problems.append(f"{cname}: {probe} GETs {get.get('path')!r}, expected {path}")
                 if _resolve(get.get("port"), container) != metrics_port:
-                    problems.append(f"{cname}: {probe} port {get.get('port')!r} is not the metrics port {metrics_port}")
+                    problems.append(
+                        f"{cname}: {probe} port {get.get('port')!r} is not the metrics port {metrics_port}"
+                    )
             pre_stop = ((container.get("lifecycle") or {}).get("preStop")) or {}
             pause = (pre_stop.get("sleep") or {}).get("seconds", 0)
             if "exec" in pre_stop:
-                problems.append(f"{cname}: preStop exec cannot run in a distroless image (no shell, no sleep); use the sleep handler")
+                problems.append(
+                    f"{cname}: preStop exec cannot run in a distroless image (no shell, no sleep); "
+                    "use the sleep handler"
+                )
             if component == "ingress" and pause <= 0:
                 problems.append(f"{cname}: no preStop sleep (the endpoints must drop the pod before SIGTERM)")
-            if grace <= sync_timeout_s + pause:
+            if grace <= sync_timeout_s + DRAIN_EXTRA_S + pause:
                 problems.append(
-                    f"{name}: terminationGracePeriodSeconds {grace} does not exceed the sync timeout "
-                    f"({sync_timeout_s:g} s) plus the preStop pause ({pause} s)"
+                    f"{name}: terminationGracePeriodSeconds {grace} does not exceed the drain (sync timeout "
+                    f"{sync_timeout_s:g} s + {DRAIN_EXTRA_S} s) plus the preStop pause ({pause} s)"
                 )
             env_names = set()
             for source in container.get("envFrom") or []:
@@ -229,8 +264,10 @@ def deployment_problems(objects: list[dict], where: str, external_secrets: dict[
                 env_names.add(var["name"])
                 if ref := (var.get("valueFrom") or {}).get("secretKeyRef"):
                     if ref.get("key") not in secrets.get(ref.get("name"), set()):
-                        problems.append(f"{cname}: env {var['name']} reads key {ref.get('key')!r} of Secret "
-                                        f"{ref.get('name')!r}, which does not have it")
+                        problems.append(
+                            f"{cname}: env {var['name']} reads key {ref.get('key')!r} of Secret "
+                            f"{ref.get('name')!r}, which does not have it"
+                        )
                 if ref := (var.get("valueFrom") or {}).get("configMapKeyRef"):
                     if ref.get("name") not in configmaps or ref.get("key") not in config:
                         problems.append(f"{cname}: env {var['name']} reads a missing ConfigMap key {ref}")
@@ -261,7 +298,9 @@ def service_problems(objects: list[dict], where: str) -> list[str]:
             target = port.get("targetPort", port.get("port"))
             for dep, containers in matched:
                 if not any(_resolve(target, c) for c in containers):
-                    problems.append(f"{name}: port {port.get('name')!r} targets {target!r}, which {describe(dep)} does not expose")
+                    problems.append(
+                        f"{name}: port {port.get('name')!r} targets {target!r}, which {describe(dep)} does not expose"
+                    )
     return problems
 
 
@@ -284,7 +323,9 @@ def autoscaling_problems(objects: list[dict], where: str) -> list[str]:
         for container in dep["spec"]["template"]["spec"]["containers"]:
             for resource in resources:
                 if resource not in ((container.get("resources") or {}).get("requests") or {}):
-                    problems.append(f"{name}: scales on {resource} but {describe(dep)} requests no {resource}")
+                    problems.append(
+                        f"{name}: scales on {resource} but {describe(dep)} requests no {resource}"
+                    )
     pods = list(_pods(objects))
     covered = set()
     for pdb in find(objects, "PodDisruptionBudget"):
@@ -298,7 +339,9 @@ def autoscaling_problems(objects: list[dict], where: str) -> list[str]:
     return problems
 
 
-def all_problems(objects: list[dict], where: str, external_secrets: dict[str, set[str]] | None = None) -> list[str]:
+def all_problems(
+    objects: list[dict], where: str, external_secrets: dict[str, set[str]] | None = None
+) -> list[str]:
     """Every relational check of this module (schemas apart)."""
     return (
         label_problems(objects, where)

@@ -87,18 +87,23 @@ def usage_problems(usages: list[Usage], catalog: Catalog) -> list[str]:
     for usage in usages:
         for selector in usage.selectors:
             if selector.metric is None:
-                problems.append(f"{usage.where}: a selector without a literal metric name cannot be checked: {usage.expr!r}")
+                problems.append(
+                    f"{usage.where}: a selector without a literal metric name cannot be checked: {usage.expr!r}"
+                )
                 continue
             known = labels_of(selector.metric)
             if known is None:
                 if selector.metric in catalog.declared_only:
                     if selector.labels - TARGET_LABELS:
                         problems.append(
-                            f"{usage.where}: {selector.metric} has no samples in the dumps ({dumps}), so its labels "
-                            f"{sorted(selector.labels - TARGET_LABELS)} cannot be checked; dump /metrics after traffic that sets them"
+                            f"{usage.where}: {selector.metric} has no samples in the dumps ({dumps}), "
+                            f"so its labels {sorted(selector.labels - TARGET_LABELS)} cannot be checked; "
+                            "dump /metrics after traffic that sets them"
                         )
                     continue
-                problems.append(f"{usage.where}: metric {selector.metric} is not exposed by any /metrics dump ({dumps})")
+                problems.append(
+                    f"{usage.where}: metric {selector.metric} is not exposed by any /metrics dump ({dumps})"
+                )
                 continue
             for label in sorted(selector.labels - known):
                 problems.append(

@@ -27,13 +27,17 @@ PROMETHEUS_CONFIG = "deploy/prometheus/prometheus.yml"
 def extract(repo: Path, out: Path, source: Path | None = None) -> list[str]:
     """Runs entrypoint.sh (without starting Prometheus) to write the rules file `out`."""
     source = source or repo / PROMETHEUS_RULE
-    done = subprocess.run(["sh", str(repo / ENTRYPOINT), str(source), str(out)], capture_output=True, text=True)
+    done = subprocess.run(
+        ["sh", str(repo / ENTRYPOINT), str(source), str(out)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         return [f"{ENTRYPOINT}: failed on {source}: {done.stderr.strip()}"]
     expected = (yaml.safe_load(source.read_text()) or {}).get("spec")
     if yaml.safe_load(out.read_text()) != expected:
-        return [f"{ENTRYPOINT}: the rules file it writes from {source} differs from the PrometheusRule's spec "
-                "(`spec:` must be the last top-level key, indented by two spaces)"]
+        return [
+            f"{ENTRYPOINT}: the rules file it writes from {source} differs from the PrometheusRule's spec "
+            "(`spec:` must be the last top-level key, indented by two spaces)"
+        ]
     return []
 
 
@@ -46,7 +50,9 @@ def check_rules(rules_file: Path) -> tuple[list[str], int]:
     return [], counted
 
 
-def run_rule_tests(repo: Path, rules_file: Path, work: Path, tests: Path | None = None) -> tuple[list[str], str]:
+def run_rule_tests(
+    repo: Path, rules_file: Path, work: Path, tests: Path | None = None
+) -> tuple[list[str], str]:
     """`promtool test rules` on a copy of rules-test.yml beside the rules without annotations."""
     rules = yaml.safe_load(rules_file.read_text())
     for group in rules.get("groups") or []:

@@ -7,8 +7,15 @@ from conftest import FIGURES, KUBERNETES_VERSIONS
 from deploycheck import crds, kube
 
 KINDS = {
-    "Deployment": 2, "Service": 2, "ConfigMap": 1, "HorizontalPodAutoscaler": 1, "PodDisruptionBudget": 2,
-    "ScaledObject": 1, "TriggerAuthentication": 1, "ServiceMonitor": 2, "PrometheusRule": 1,
+    "Deployment": 2,
+    "Service": 2,
+    "ConfigMap": 1,
+    "HorizontalPodAutoscaler": 1,
+    "PodDisruptionBudget": 2,
+    "ScaledObject": 1,
+    "TriggerAuthentication": 1,
+    "ServiceMonitor": 2,
+    "PrometheusRule": 1,
 }
 RENDERS = ["base", "production"]
 
@@ -26,7 +33,9 @@ def test_renders_every_kind(rendered, name):
 @pytest.mark.parametrize("name", RENDERS)
 def test_schemas(rendered, name):
     problems, validated = kube.schema_problems(rendered[name], name, KUBERNETES_VERSIONS)
-    FIGURES[f"Kubernetes objects validated against the {' and '.join(KUBERNETES_VERSIONS)} schemas ({name})"] = validated
+    FIGURES[
+        f"Kubernetes objects validated against the {' and '.join(KUBERNETES_VERSIONS)} schemas ({name})"
+    ] = validated
     fail_on(problems)
 
 
@@ -55,10 +64,19 @@ def test_autoscaling_and_monitoring(rendered, base_secrets, name):
 def test_base_secret_holds_placeholders_only(rendered):
     secrets = kube.find(rendered["base"], "Secret")
     fail_on([] if secrets else ["base: no example Secret"])
-    fail_on([f"base: Secret/{s['metadata']['name']} key {key} is not an obvious placeholder (REPLACE-ME)"
-             for s in secrets for key, value in (s.get("stringData") or {}).items() if "REPLACE-ME" not in value]
-            + [f"base: Secret/{s['metadata']['name']} has base64 `data`; keep the example readable in stringData"
-               for s in secrets if s.get("data")])
+    fail_on(
+        [
+            f"base: Secret/{s['metadata']['name']} key {key} is not an obvious placeholder (REPLACE-ME)"
+            for s in secrets
+            for key, value in (s.get("stringData") or {}).items()
+            if "REPLACE-ME" not in value
+        ]
+        + [
+            f"base: Secret/{s['metadata']['name']} has base64 `data`; keep the example readable in stringData"
+            for s in secrets
+            if s.get("data")
+        ]
+    )
 
 
 def test_production_overlay(rendered):
@@ -71,9 +89,13 @@ def test_production_overlay(rendered):
         problems.append(f"production: objects not all in the namespace it creates: {namespaces}")
     for dep in kube.find(prod, "Deployment"):
         image = dep["spec"]["template"]["spec"]["containers"][0]["image"]
-        base_image = kube.find(base, "Deployment", dep["metadata"]["name"])[0]["spec"]["template"]["spec"]["containers"][0]["image"]
+        base_image = kube.find(base, "Deployment", dep["metadata"]["name"])[0]["spec"]["template"]["spec"][
+            "containers"
+        ][0]["image"]
         if image == base_image or "/" not in image:
-            problems.append(f"production: Deployment/{dep['metadata']['name']} image {image!r} is not a registry image")
+            problems.append(
+                f"production: Deployment/{dep['metadata']['name']} image {image!r} is not a registry image"
+            )
     hpa = kube.find(prod, "HorizontalPodAutoscaler")[0]["spec"]
     scaled = kube.find(prod, "ScaledObject")[0]["spec"]
     if hpa["minReplicas"] <= kube.find(base, "HorizontalPodAutoscaler")[0]["spec"]["minReplicas"]:

@@ -13,11 +13,18 @@ from deploycheck import REPO, kube, metrics, promql
 DASHBOARD = "deploy/grafana/hookflow.json"
 # Metrics the dashboard must show (with the panels they belong to).
 DASHBOARD_METRICS = {
-    "hookflow_webhook_requests_total", "hookflow_webhook_request_duration_seconds_bucket",
-    "hookflow_sync_inflight", "hookflow_sync_timeouts_total", "hookflow_queue_messages",
-    "hookflow_executions_total", "hookflow_node_duration_seconds_bucket",
-    "hookflow_executions_dead_lettered_total", "hookflow_dependency_up", "process_cpu_seconds_total",
-    "process_resident_memory_bytes", "hookflow_webhook_duplicates_total",
+    "hookflow_webhook_requests_total",
+    "hookflow_webhook_request_duration_seconds_bucket",
+    "hookflow_sync_inflight",
+    "hookflow_sync_timeouts_total",
+    "hookflow_queue_messages",
+    "hookflow_executions_total",
+    "hookflow_node_duration_seconds_bucket",
+    "hookflow_executions_dead_lettered_total",
+    "hookflow_dependency_up",
+    "process_cpu_seconds_total",
+    "process_resident_memory_bytes",
+    "hookflow_webhook_duplicates_total",
 }
 
 
@@ -77,12 +84,18 @@ def test_dashboard_shape(dashboard, dashboard_usages):
             continue
         sources = [panel.get("datasource")] + [t.get("datasource") for t in panel.get("targets", [])]
         if any((s or {}).get("uid") != "${datasource}" for s in sources):
-            problems.append(f"{DASHBOARD}: panel {panel.get('title')!r} does not use the ${{datasource}} variable")
+            problems.append(
+                f"{DASHBOARD}: panel {panel.get('title')!r} does not use the ${{datasource}} variable"
+            )
     used = {s.metric for u in dashboard_usages for s in u.selectors}
     problems += [f"{DASHBOARD}: no panel shows {m}" for m in sorted(DASHBOARD_METRICS - used)]
-    quantiles = [u for u in dashboard_usages if "histogram_quantile" in u.expr
-                 and any(s.metric == "hookflow_webhook_request_duration_seconds_bucket" for s in u.selectors)
-                 and any("mode" in g.labels for g in u.groupings)]
+    quantiles = [
+        u
+        for u in dashboard_usages
+        if "histogram_quantile" in u.expr
+        and any(s.metric == "hookflow_webhook_request_duration_seconds_bucket" for s in u.selectors)
+        and any("mode" in g.labels for g in u.groupings)
+    ]
     if not quantiles:
         problems.append(f"{DASHBOARD}: no webhook latency quantiles by mode")
     fail_on(problems)
@@ -91,7 +104,10 @@ def test_dashboard_shape(dashboard, dashboard_usages):
 def test_jobs_named_are_scraped(dashboard_usages, rule_usages, rendered):
     """A `job` matcher must select jobs that exist under both compose's Prometheus and the
     Prometheus Operator (which names a ServiceMonitor's job after the Service)."""
-    compose_jobs = {j["job_name"] for j in yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())["scrape_configs"]}
+    compose_jobs = {
+        j["job_name"]
+        for j in yaml.safe_load((REPO / "deploy/prometheus/prometheus.yml").read_text())["scrape_configs"]
+    }
     problems = []
     for name, objects in rendered.items():
         k8s_jobs = {s["metadata"]["name"] for s in kube.find(objects, "Service")}
@@ -103,5 +119,7 @@ def test_jobs_named_are_scraped(dashboard_usages, rule_usages, rendered):
                     for jobs, where in ((compose_jobs, "compose"), (k8s_jobs, f"Kubernetes {name}")):
                         hits = {j for j in jobs if (re.fullmatch(value, j) if op in ("Re",) else j == value)}
                         if op in ("Equal", "Re") and not hits:
-                            problems.append(f"{usage.where}: job {op} {value!r} selects no {where} job ({sorted(jobs)})")
+                            problems.append(
+                                f"{usage.where}: job {op} {value!r} selects no {where} job ({sorted(jobs)})"
+                            )
     fail_on(problems)

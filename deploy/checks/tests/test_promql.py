@@ -24,7 +24,10 @@ def test_regex_name_is_unknown():
 
 
 def test_groupings_carry_their_selectors():
-    usage = promql.analyse("histogram_quantile(0.9, sum by (le, mode) (rate(h_bucket[5m]))) > on(job) group_left(dependency) d", "t")
+    usage = promql.analyse(
+        "histogram_quantile(0.9, sum by (le, mode) (rate(h_bucket[5m]))) > on(job) group_left(dependency) d",
+        "t",
+    )
     clauses = {g.clause: (g.labels, sorted(s.metric for s in g.selectors)) for g in usage.groupings}
     assert clauses["by"] == (frozenset({"le", "mode"}), ["h_bucket"])
     assert clauses["on"] == (frozenset({"job"}), ["d", "h_bucket"])
@@ -37,7 +40,9 @@ def test_without_and_ignoring():
 
 
 def test_subqueries_offsets_and_functions():
-    usage = promql.analyse("max_over_time(deriv(q{queue=~'.+'}[10m])[1h:5m] offset 1h) and absent(up{job='w'} == 1)", "t")
+    usage = promql.analyse(
+        "max_over_time(deriv(q{queue=~'.+'}[10m])[1h:5m] offset 1h) and absent(up{job='w'} == 1)", "t"
+    )
     assert sorted(s.metric for s in usage.selectors) == ["q", "up"]
 
 
@@ -47,7 +52,9 @@ def test_broken_expression_names_where():
 
 
 def test_grafana_variables():
-    expr, problems = promql.substitute_grafana('rate(a{w=~"$workflow", i=~"${instance:regex}"}[$__rate_interval])', {"workflow", "instance"}, "t")
+    expr, problems = promql.substitute_grafana(
+        'rate(a{w=~"$workflow", i=~"${instance:regex}"}[$__rate_interval])', {"workflow", "instance"}, "t"
+    )
     assert expr == 'rate(a{w=~".*", i=~".*"}[5m])' and problems == []
     _, problems = promql.substitute_grafana('a{w=~"$nope"}', {"workflow"}, "panel")
     assert problems == ["panel: uses $nope, which the dashboard does not define"]
@@ -55,8 +62,16 @@ def test_grafana_variables():
 
 def test_dashboard_variables_and_nested_rows():
     dashboard = {
-        "templating": {"list": [{"name": "w", "type": "query", "query": {"query": "label_values(m{job='x'}, workflow)"}}]},
-        "panels": [{"type": "row", "title": "r", "panels": [{"title": "p", "targets": [{"refId": "A", "expr": "n"}]}]}],
+        "templating": {
+            "list": [{"name": "w", "type": "query", "query": {"query": "label_values(m{job='x'}, workflow)"}}]
+        },
+        "panels": [
+            {
+                "type": "row",
+                "title": "r",
+                "panels": [{"title": "p", "targets": [{"refId": "A", "expr": "n"}]}],
+            }
+        ],
     }
     usages, problems = promql.dashboard_usages(dashboard, "d.json")
     assert problems == []

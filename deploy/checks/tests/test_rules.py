@@ -25,7 +25,9 @@ def test_promtool_check_rules(rules_file):
 def test_promtool_rule_unit_tests(rules_file, tmp_path):
     problems, _ = rules.run_rule_tests(REPO, rules_file, tmp_path)
     tests = yaml.safe_load((REPO / rules.RULES_TEST).read_text())["tests"]
-    FIGURES["alert expectations in the promtool rule unit tests"] = sum(len(t.get("alert_rule_test") or []) for t in tests)
+    FIGURES["alert expectations in the promtool rule unit tests"] = sum(
+        len(t.get("alert_rule_test") or []) for t in tests
+    )
     fail_on(problems)
 
 
