@@ -59,6 +59,8 @@ pub enum SaveOutcome {
 /// Rows per multi-row insert. Fixed-size chunks give the same SQL text again and again, so
 /// the driver's prepared-statement cache hits instead of the database parsing every batch.
 const INSERT_CHUNK: usize = 64;
+/// Longest wait for a connection (new or from the pool).
+const DATABASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The database. Cheap to clone (a pool).
 #[derive(Clone)]
@@ -79,7 +81,13 @@ impl Storage {
     /// Connects with a PostgreSQL schema as search path (tests isolate themselves this way).
     pub async fn connect_in_schema(url: &str, schema: Option<&str>) -> Result<Self, StorageError> {
         let mut options = ConnectOptions::new(url.to_owned());
-        options.sqlx_logging(false).max_connections(if url.starts_with("sqlite:") { 4 } else { 16 });
+        // A database that stopped answering fails a call within seconds (503 for a keyed
+        // webhook or the admin API, a retry for the recorder) instead of sqlx's 30 s.
+        options
+            .sqlx_logging(false)
+            .max_connections(if url.starts_with("sqlite:") { 4 } else { 16 })
+            .connect_timeout(DATABASE_TIMEOUT)
+            .acquire_timeout(DATABASE_TIMEOUT);
         if let Some(schema) = schema {
             options.set_schema_search_path(schema.to_owned());
         }

@@ -601,3 +601,73 @@ async fn a_terminated_ingress_answers_every_sync_caller_it_holds() {
         started.elapsed()
     );
 }
+
+/// The PostgreSQL cluster's version, as `scripts/services.sh` picks it.
+fn postgres_version() -> String {
+    let mut versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
+        .expect("PostgreSQL is installed")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .collect();
+    versions.sort_by_key(|v| v.split('.').map(|p| p.parse::<u32>().unwrap_or(0)).collect::<Vec<_>>());
+    versions.pop().expect("a PostgreSQL cluster")
+}
+
+/// Workers stopped while the database is away: their records cannot be written, so each gives
+/// up 10 s into the stop and returns the deliveries instead of holding the process; once the
+/// database is back, new workers run and record every one.
+#[tokio::test]
+#[ignore = "needs RabbitMQ, Redis and PostgreSQL; scripts/test.sh runs it"]
+async fn workers_stopped_without_a_database_return_their_executions() {
+    const CALLS: usize = 20;
+    let mut app = distributed_app().await;
+    app.create_workflow(counting_workflow("unrecorded")).await;
+    let version = postgres_version();
+    let stopped = std::process::Command::new("pg_ctlcluster")
+        .args([version.as_str(), "main", "stop", "-m", "fast"])
+        .status()
+        .unwrap();
+    assert!(stopped.success(), "stopping PostgreSQL");
+    // Async webhooks need only the broker: all are accepted, run, and wait to be recorded.
+    let mut accepted = HashSet::new();
+    for n in 0..CALLS {
+        let response = app.post_json("unrecorded", &json!({"n": n})).await;
+        assert_eq!(response.status(), 200);
+        accepted.extend(header_id(&response));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let began = Instant::now();
+    let workers = std::mem::take(&mut app.cluster().unwrap().workers);
+    for worker in &workers {
+        let _ = std::process::Command::new("kill").arg("-TERM").arg(worker.pid().to_string()).status();
+    }
+    let exits = tokio::task::spawn_blocking(move || {
+        workers
+            .into_iter()
+            .map(|mut worker| {
+                let exited = worker.terminate(Duration::from_secs(40));
+                (exited, worker)
+            })
+            .collect::<Vec<_>>()
+    });
+    let exits = exits.await.unwrap();
+    let took = began.elapsed();
+    let restarted = std::process::Command::new("bash").arg(services_script()).output().unwrap();
+    assert!(restarted.status.success(), "{}", String::from_utf8_lossy(&restarted.stderr));
+    for (exited, worker) in &exits {
+        assert!(exited, "a worker did not exit within 40 s of SIGTERM:\n{}", worker.log_text());
+        assert!(
+            worker.log_text().contains("stopping with executions not recorded"),
+            "the worker never gave up its records:\n{}",
+            worker.log_text()
+        );
+    }
+    app.cluster().unwrap().start_workers().await;
+    let records = wait_recorded(&mut app, "unrecorded", &accepted, Duration::from_secs(60)).await;
+    println!(
+        "figure: database down, {CALLS} async executions run; both workers exited {took:?} after SIGTERM, \
+         then all {} recorded by new workers",
+        records.len()
+    );
+    assert_eq!(records.len(), CALLS);
+}
