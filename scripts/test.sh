@@ -48,8 +48,10 @@ cargo build --workspace --bins
 
 # 1. Everything, embedded mode; storage tests on SQLite and PostgreSQL.
 run cargo test --workspace --all-targets
-# 1b. Attacks on a real embedded ingress process, one at a time (they measure its memory).
+# 1b. Attacks on a real embedded ingress process, one at a time (they measure its memory), and
+#     the embedded binary stopped with SIGTERM.
 run cargo test -p hookflow-tests --test attacks -- --ignored --test-threads=1 --nocapture
+run cargo test -p hookflow-tests --test embedded -- --ignored --nocapture
 # 2. The end-to-end suite again, against two ingress and two worker processes per test. The
 #    metrics test keeps what both binaries expose, for the deploy checks below.
 metrics_dir=$(mktemp -d)

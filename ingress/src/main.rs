@@ -23,7 +23,15 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(?config, "starting hookflow ingress");
     // Signals first: one that arrives while the application starts still stops it.
     let stop = hookflow_shared::shutdown::on_signal();
-    let application = Application::build(config).await?;
+    // A start that hangs (a broker or database that does not answer) still ends on a signal.
+    let application = tokio::select! {
+        built = Application::build(config) => built?,
+        _ = stop.cancelled() => {
+            tracing::info!("stopped while starting");
+            telemetry.shutdown().await;
+            return Ok(());
+        }
+    };
     let ran = application.run(stop).await;
     telemetry.shutdown().await;
     ran

@@ -47,9 +47,17 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 const DISCONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long an idle keep-alive connection is kept.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
-/// How much longer than the sync timeout a stopping server waits for its requests: every sync
-/// caller it holds is answered (its reply, or 408 at its deadline) before the process ends.
+/// What a held request may still spend past its own bounds while it is answered (settling an
+/// idempotency key, reading the answer decision).
 const DRAIN_MARGIN: Duration = Duration::from_secs(5);
+
+/// How long a stopping server waits for the requests it holds: the longest a request can take,
+/// so that every caller is answered (a sync one its reply, or 408 at its deadline) before the
+/// process ends. With the defaults: 10 s of body, 30 s of sync wait, 5 s for a reply decided at
+/// the deadline, 5 s of margin = 50 s; an orchestrator's grace period must exceed it.
+pub fn drain_time(config: &Config) -> Duration {
+    config.body_timeout + config.sync_timeout + routes::webhook::REPLY_IN_FLIGHT + DRAIN_MARGIN
+}
 
 /// A built, not yet running ingress.
 pub struct Application {
@@ -239,7 +247,7 @@ impl Application {
         let listener =
             TcpListener::bind(config.listen).with_context(|| format!("binding {}", config.listen))?;
         let port = listener.local_addr()?.port();
-        let drain = config.sync_timeout + DRAIN_MARGIN;
+        let drain = drain_time(&config);
         let server = serve(listener, state.clone(), config.max_connections, drain)?;
         // Stopped after the main server has drained, so that metrics stay readable while
         // callers drain.

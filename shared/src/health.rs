@@ -10,7 +10,7 @@
 //! while it drains. The others are shown, not gating: an ingress without Redis still takes
 //! async webhooks (and answers sync ones 503 at once).
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,8 +21,11 @@ use tokio_util::sync::CancellationToken;
 
 /// How often every dependency is probed.
 pub const PROBE_EVERY: Duration = Duration::from_secs(1);
-/// A probe that takes longer counts as down.
+/// A probe that takes longer counts as failed.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Failed probes in a row that make a dependency that was up count as down: one slow answer
+/// under load (a busy connection pool) must not take the process out of service.
+pub const DOWN_AFTER: u32 = 3;
 
 type Probe = Box<dyn Fn() -> BoxFuture<'static, bool> + Send + Sync>;
 
@@ -54,6 +57,8 @@ impl Dependency {
 struct Watched {
     dependency: Dependency,
     up: AtomicBool,
+    /// Failed probes since the last answer.
+    failures: AtomicU32,
 }
 
 /// The watched dependencies of a process, and whether it is stopping.
@@ -76,17 +81,26 @@ impl Health {
         registry.register(Box::new(gauge.clone()))?;
         let watched = dependencies
             .into_iter()
-            .map(|dependency| Watched { dependency, up: AtomicBool::new(false) })
+            .map(|dependency| Watched { dependency, up: AtomicBool::new(false), failures: AtomicU32::new(0) })
             .collect();
         let health = Arc::new(Self { watched, gauge, stopping: AtomicBool::new(false) });
         health.refresh().await;
         Ok(health)
     }
 
-    /// Probes every dependency now, at once.
+    /// Probes every dependency now, at once. A dependency is up once it answers, and down once
+    /// it failed [`DOWN_AFTER`] probes in a row (at once if it never answered).
     pub async fn refresh(&self) {
         let probes = self.watched.iter().map(|watched| async move {
-            let up = tokio::time::timeout(PROBE_TIMEOUT, (watched.dependency.probe)()).await.unwrap_or(false);
+            let answered =
+                tokio::time::timeout(PROBE_TIMEOUT, (watched.dependency.probe)()).await.unwrap_or(false);
+            let up = if answered {
+                watched.failures.store(0, Ordering::SeqCst);
+                true
+            } else {
+                let failures = watched.failures.fetch_add(1, Ordering::SeqCst).saturating_add(1);
+                watched.up.load(Ordering::SeqCst) && failures < DOWN_AFTER
+            };
             let was = watched.up.swap(up, Ordering::SeqCst);
             if was != up {
                 let dependency = watched.dependency.name;
@@ -193,6 +207,10 @@ mod tests {
         assert!(text.contains(r#"hookflow_dependency_up{dependency="redis"} 0"#), "{text}");
 
         broker.store(false, Ordering::SeqCst);
+        for _ in 1..DOWN_AFTER {
+            health.refresh().await;
+            assert!(health.is_ready(), "one slow answer does not take the process out of service");
+        }
         health.refresh().await;
         assert!(!health.is_ready());
         assert_eq!(health.status(), "unavailable");

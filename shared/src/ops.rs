@@ -4,8 +4,9 @@
 //! own so that metrics — workflow keys, traffic and error figures — are never reachable
 //! through the webhook port, which faces the internet.
 //!
-//! The answers have one shape (`{"status": …, "<dependency>": "ok"|"unreachable", …}`), so the
-//! ingress's own `/healthz` and `/readyz` on its main port use the same functions. Signals are
+//! `/readyz` answers `{"status": …, "<dependency>": "ok"|"unreachable", …}` and `/healthz`
+//! `{"status": "ok", "dependencies": {…}}`; the ingress's own `/healthz` and `/readyz` on its
+//! main port use the same functions. Signals are
 //! not this server's business: the process stops it when its drain is done.
 
 use std::net::{SocketAddr, TcpListener};
@@ -237,7 +238,9 @@ mod tests {
         let ask = move || tokio::task::spawn_blocking(move || ready_on(address));
         assert_eq!(ask().await.unwrap(), Ok(()));
         up.store(false, std::sync::atomic::Ordering::SeqCst);
-        health.refresh().await;
+        for _ in 0..crate::health::DOWN_AFTER {
+            health.refresh().await;
+        }
         let refused = ask().await.unwrap().unwrap_err();
         assert!(refused.contains("503") && refused.contains("unreachable"), "{refused}");
         handle.stop(true).await;

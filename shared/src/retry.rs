@@ -17,24 +17,33 @@ pub struct Policy {
     longest: Duration,
     /// Retries after the first try; `None`: until it succeeds or the process stops.
     retries: Option<usize>,
+    /// Whether each retry is logged as a warning (else at debug: its caller reports the end).
+    loud: bool,
 }
 
 impl Policy {
-    /// Reconnecting to a server that went away (RabbitMQ, Redis): 100 ms doubling to 1 s, for
-    /// as long as it takes; short, so that service resumes within a second of its return.
-    pub const RECONNECT: Self = Self::new(100, 1_000, None);
+    /// Reconnecting to a server that went away (RabbitMQ, Redis): 100 ms doubling to 1 s (each
+    /// with up to as much again of jitter), for as long as it takes; short, so that service
+    /// resumes within about two seconds of its return.
+    pub const RECONNECT: Self = Self::new(100, 1_000, None, true);
     /// A command whose loss would cost a caller its answer (a Redis PUBLISH or SET): two more
-    /// tries within about 300 ms, the time a broken connection takes to be replaced.
-    pub const COMMAND: Self = Self::new(100, 200, Some(2));
+    /// tries within about half a second, the time a broken connection takes to be replaced.
+    /// Quiet: during an outage every command would log, and its caller reports the failure.
+    pub const COMMAND: Self = Self::new(100, 200, Some(2), false);
     /// Replicas starting together race on the same rows (migrations, workflow files); the
     /// loser tries again after the winner committed.
-    pub const STARTUP_RACE: Self = Self::new(20, 500, Some(5));
-    /// A write that must not be dropped (execution records): 50 ms doubling to 5 s, until it
-    /// succeeds or its caller gives up.
-    pub const DURABLE_WRITE: Self = Self::new(50, 5_000, None);
+    pub const STARTUP_RACE: Self = Self::new(20, 500, Some(5), true);
+    /// A write that must not be dropped (execution records): 50 ms doubling to 5 s (with up to
+    /// as much again of jitter), until it succeeds or its caller gives up.
+    pub const DURABLE_WRITE: Self = Self::new(50, 5_000, None, true);
 
-    const fn new(first_ms: u64, longest_ms: u64, retries: Option<usize>) -> Self {
-        Self { first: Duration::from_millis(first_ms), longest: Duration::from_millis(longest_ms), retries }
+    const fn new(first_ms: u64, longest_ms: u64, retries: Option<usize>, loud: bool) -> Self {
+        Self {
+            first: Duration::from_millis(first_ms),
+            longest: Duration::from_millis(longest_ms),
+            retries,
+            loud,
+        }
     }
 
     fn builder(self) -> ExponentialBuilder {
@@ -66,7 +75,13 @@ where
         .retry(policy.builder())
         .sleep(tokio::time::sleep)
         .when(retryable)
-        .notify(|error, wait| tracing::warn!(%error, retry_in = ?wait, "{what} failed"))
+        .notify(|error, wait| {
+            if policy.loud {
+                tracing::warn!(%error, retry_in = ?wait, "{what} failed");
+            } else {
+                tracing::debug!(%error, retry_in = ?wait, "{what} failed");
+            }
+        })
         .await
 }
 

@@ -5,8 +5,9 @@
 
 use tokio_util::sync::CancellationToken;
 
-/// A token cancelled by the first SIGTERM or SIGINT. A second signal is not needed to stop:
-/// the drain is bounded by the process's own timeouts.
+/// A token cancelled by the first SIGTERM or SIGINT. The drain that follows is bounded by the
+/// process's own timeouts; a second signal ends the process at once (exit status 130), for an
+/// operator who will not wait for it.
 pub fn on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let cancel = token.clone();
@@ -14,6 +15,9 @@ pub fn on_signal() -> CancellationToken {
         let signal = wait_for_signal().await;
         tracing::info!(signal, "stopping");
         cancel.cancel();
+        let again = wait_for_signal().await;
+        tracing::warn!(signal = again, "second signal: exiting without finishing the drain");
+        std::process::exit(130);
     });
     token
 }

@@ -160,7 +160,17 @@ impl Process {
 
     /// Sends SIGTERM and waits up to `within` for a graceful exit.
     pub fn terminate(&mut self, within: Duration) -> bool {
+        self.send_term();
+        self.wait_exit(within)
+    }
+
+    /// Sends SIGTERM once (a second one makes Hookflow exit without draining).
+    pub fn send_term(&self) {
         let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+    }
+
+    /// Waits up to `within` for it to exit; whether it did.
+    pub fn wait_exit(&mut self, within: Duration) -> bool {
         let deadline = Instant::now() + within;
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {

@@ -13,15 +13,21 @@ use hookflow_shared::idempotency::key_hash;
 use hookflow_shared::model::{ExecutionStatus, Mode};
 use hookflow_shared::queue::{Delivery, QueueConsumer, QueueError};
 use hookflow_shared::reply::{Answer, Reply, ReplyBus};
+use hookflow_shared::retry::{pause, Backoff, Policy};
 use hookflow_shared::storage::Storage;
 use serde_json::json;
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::engine::{run_execution, Outcome};
 use crate::metrics::WorkerMetrics;
 use crate::recorder::Recorder;
+
+/// How long a stopping pool waits for its executions (a worker's grace period is 45 s, and the
+/// recorder needs the rest).
+const DRAIN_LIMIT: Duration = Duration::from_secs(30);
 
 /// What every execution task shares.
 struct Shared {
@@ -30,6 +36,8 @@ struct Shared {
     replies: Arc<dyn ReplyBus>,
     recorder: Recorder,
     metrics: WorkerMetrics,
+    /// Cancelled when the worker stops: executions held for a dependency are returned then.
+    stopping: CancellationToken,
 }
 
 /// What a pool works with; the queue, replies and catalog differ by mode, the rest does not.
@@ -50,11 +58,17 @@ pub struct WorkerPool {
 }
 
 impl WorkerPool {
-    pub fn new(inputs: WorkerInputs, recorder: Recorder, concurrency: usize) -> Self {
+    /// `stopping` is the token [`WorkerPool::run`] will be stopped with.
+    pub fn new(
+        inputs: WorkerInputs,
+        recorder: Recorder,
+        concurrency: usize,
+        stopping: CancellationToken,
+    ) -> Self {
         let WorkerInputs { consumer, catalog, storage, replies, metrics } = inputs;
         Self {
             consumer,
-            shared: Arc::new(Shared { catalog, storage, replies, recorder, metrics }),
+            shared: Arc::new(Shared { catalog, storage, replies, recorder, metrics, stopping }),
             concurrency,
         }
     }
@@ -64,11 +78,16 @@ impl WorkerPool {
         self.consumer
     }
 
-    /// Runs until `shutdown`, then waits for in-flight executions and hands the consumer
-    /// back: it is closed only once the recorder has acked their deliveries.
+    /// Runs until `shutdown`, then waits (up to [`DRAIN_LIMIT`]) for in-flight executions and
+    /// hands the consumer back: it is closed only once the recorder has acked their deliveries.
+    /// Executions still running at the limit are dropped unsettled, so they go back to the
+    /// queue (embedded: stay in the journal) and run again elsewhere.
     pub async fn run(mut self, shutdown: CancellationToken) -> Box<dyn QueueConsumer> {
         let slots = Arc::new(Semaphore::new(self.concurrency));
+        let mut running = JoinSet::new();
         loop {
+            // Finished tasks are let go as the pool goes, so the set holds the running ones.
+            while running.try_join_next().is_some() {}
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 permit = slots.clone().acquire_owned() => match permit {
@@ -93,7 +112,7 @@ impl WorkerPool {
                     if let Some(carried) = &delivery.request.trace {
                         hookflow_shared::telemetry::continue_trace(&span, carried);
                     }
-                    tokio::spawn(
+                    running.spawn(
                         async move {
                             handle(&shared, delivery).await;
                             drop(permit);
@@ -115,7 +134,14 @@ impl WorkerPool {
             }
         }
         // Every slot back means every execution has handed its record to the recorder.
-        let _ = slots.acquire_many(self.concurrency as u32).await;
+        let all_back = slots.acquire_many(self.concurrency as u32);
+        if tokio::time::timeout(DRAIN_LIMIT, all_back).await.is_err() {
+            tracing::warn!(
+                running = running.len(),
+                "executions still running {DRAIN_LIMIT:?} into the stop; returned to the queue"
+            );
+            running.shutdown().await;
+        }
         self.consumer
     }
 }
@@ -126,17 +152,15 @@ async fn handle(shared: &Shared, delivery: Delivery) {
     if attempt > 1 {
         // At-least-once delivery, effectively-once execution: a message redelivered after its
         // execution was recorded (the ack was lost) is settled without running it again.
-        match shared.storage.execution_exists(request.execution_id).await {
-            Ok(true) => {
-                tracing::info!(execution = %request.execution_id, attempt, "already recorded; not run again");
+        let exists = || shared.storage.execution_exists(request.execution_id);
+        match until_available(shared, "reading whether it was recorded", exists).await {
+            Some(true) => {
+                tracing::info!(attempt, "already recorded; not run again");
                 let _ = acker.ack().await;
                 return;
             }
-            Ok(false) => {}
-            Err(error) => {
-                give_back(shared, acker, request, last_attempt, &error.to_string()).await;
-                return;
-            }
+            Some(false) => {}
+            None => return return_to_queue(shared, acker, request, last_attempt).await,
         }
     }
     if let Some(key) = &request.idempotency_key {
@@ -144,17 +168,15 @@ async fn handle(shared: &Shared, delivery: Delivery) {
         // retry's execution: this one must not run as well. Marked before the first node, so
         // a key is never taken over from a run that started.
         let hash = key_hash(&request.workflow_key, key);
-        match shared.storage.mark_key_started(&hash, request.execution_id).await {
-            Ok(true) => {}
-            Ok(false) => {
+        let mark = || shared.storage.mark_key_started(&hash, request.execution_id);
+        match until_available(shared, "marking its idempotency key started", mark).await {
+            Some(true) => {}
+            None => return return_to_queue(shared, acker, request, last_attempt).await,
+            Some(false) => {
                 tracing::info!(execution = %request.execution_id, "idempotency key taken over by a retry; not run");
                 let record =
                     ExecutionRecord::not_run(&request, attempt, ExecutionStatus::Aborted, "superseded");
                 shared.recorder.submit(record, acker).await;
-                return;
-            }
-            Err(error) => {
-                give_back(shared, acker, request, last_attempt, &error.to_string()).await;
                 return;
             }
         }
@@ -164,14 +186,17 @@ async fn handle(shared: &Shared, delivery: Delivery) {
         // it could not confirm, a deadline passed in the queue), or the reply of an earlier
         // delivery whose worker stopped before recording it. Then nothing runs again: the
         // record says what the caller got.
-        match shared.replies.decision(request.execution_id).await {
-            Ok(None) => {}
-            Ok(Some(Answer::Timeout)) => {
+        // Unknown, running could act for a caller already answered 408: held until known.
+        let decision = || shared.replies.decision(request.execution_id);
+        match until_available(shared, "reading who answers its caller", decision).await {
+            None => return return_to_queue(shared, acker, request, last_attempt).await,
+            Some(None) => {}
+            Some(Some(Answer::Timeout)) => {
                 shared.replies.forget(request.execution_id);
                 shared.recorder.submit(aborted(&request, attempt), acker).await;
                 return;
             }
-            Ok(Some(Answer::Reply(reply))) => {
+            Some(Some(Answer::Reply(reply))) => {
                 // The earlier delivery may have stopped between deciding and sending: its
                 // caller may still wait. A second copy is harmless (the ingress takes the
                 // first reply for an id and drops the rest).
@@ -183,11 +208,6 @@ async fn handle(shared: &Shared, delivery: Delivery) {
                 shared.recorder.submit(answered_before(&request, attempt, reply), acker).await;
                 return;
             }
-            Err(error) => {
-                // Unknown: running could act for a caller already answered 408.
-                give_back(shared, acker, request, last_attempt, &error.to_string()).await;
-                return;
-            }
         }
     }
     let (mode, reply_to, deadline) = (request.mode, request.reply_to.clone(), request.deadline);
@@ -196,19 +216,17 @@ async fn handle(shared: &Shared, delivery: Delivery) {
         // sender considers failed.
         Outcome { record: aborted(&request, attempt), reply: None }
     } else {
-        match shared.catalog.definition(&request.workflow_key, request.version).await {
-            Ok(Some(definition)) => {
+        let definition = || shared.catalog.definition(&request.workflow_key, request.version);
+        match until_available(shared, "reading its workflow version", definition).await {
+            Some(Some(definition)) => {
                 let deadline = effective_deadline(&request, definition.options.timeout);
                 run_execution(&definition, request, attempt, deadline, &shared.metrics).await
             }
-            Ok(None) => Outcome {
+            Some(None) => Outcome {
                 record: failed_before_start(&request, attempt, "workflow version not found"),
                 reply: None,
             },
-            Err(error) => {
-                give_back(shared, acker, request, last_attempt, &error.to_string()).await;
-                return;
-            }
+            None => return return_to_queue(shared, acker, request, last_attempt).await,
         }
     };
     let mut record = outcome.record;
@@ -284,17 +302,49 @@ fn abort_for_timeout(record: &mut ExecutionRecord) {
     record.response = None;
 }
 
-/// Returns a delivery that could not be handled (storage unreachable): after a pause, so a
-/// broken dependency does not spin the queue, and counted when it goes to the dead letters.
-async fn give_back(
+/// Runs a step that needs the database or the reply bus until it succeeds. While the
+/// dependency is away the delivery is held, and its slot with it, so that a pool whose slots
+/// are all held stops taking deliveries: returning it instead would count against the queue's
+/// delivery limit, and an outage of seconds would dead-letter callbacks already answered 2xx.
+/// `None` once the worker is stopping; the caller then returns the delivery.
+async fn until_available<T, E, F, Fut>(shared: &Shared, what: &'static str, mut step: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Display,
+{
+    let mut backoff = Backoff::new(Policy::RECONNECT);
+    let mut held_since: Option<Instant> = None;
+    loop {
+        match step().await {
+            Ok(value) => {
+                if let Some(since) = held_since {
+                    tracing::info!(held_for = ?since.elapsed(), "{what}: the dependency answers again");
+                }
+                return Some(value);
+            }
+            Err(error) => {
+                if held_since.is_none() {
+                    tracing::warn!(%error, "{what} failed; the execution is held until it succeeds");
+                    held_since = Some(Instant::now());
+                }
+                if !pause(backoff.next_delay(), &shared.stopping).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Returns a delivery to the queue (the worker is stopping), counted when it goes to the dead
+/// letters.
+async fn return_to_queue(
     shared: &Shared,
     acker: Box<dyn hookflow_shared::queue::Acker>,
     request: ExecutionRequest,
     last_attempt: bool,
-    why: &str,
 ) {
-    tracing::warn!(execution = %request.execution_id, error = why, last_attempt, "execution not handled; returning it to the queue");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    tracing::warn!(last_attempt, "stopping: execution returned to the queue");
     if acker.nack_with(request).await.is_ok() && last_attempt {
         shared.metrics.dead_lettered();
     }
@@ -327,11 +377,11 @@ fn aborted(request: &ExecutionRequest, attempt: u32) -> ExecutionRecord {
 /// The record of a delivery whose caller already got `reply` from an earlier delivery (its
 /// worker stopped before recording): the reply stands, nothing ran again.
 fn answered_before(request: &ExecutionRequest, attempt: u32, reply: Reply) -> ExecutionRecord {
-    let status = if (200..300).contains(&reply.status_code) {
-        ExecutionStatus::Resolved
-    } else {
-        ExecutionStatus::Failed
-    };
+    // Only the default answer of a failed run says the run failed; any other reply, 4xx
+    // included, came from a Response node of a run that went on.
+    let default_failure = reply.status_code == 500
+        && reply.body.pointer("/error/code").and_then(|c| c.as_str()) == Some("execution_failed");
+    let status = if default_failure { ExecutionStatus::Failed } else { ExecutionStatus::Resolved };
     let mut record = ExecutionRecord::not_run(request, attempt, status, "answered by an earlier delivery");
     record.response = serde_json::to_value(&reply).ok();
     record

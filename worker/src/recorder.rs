@@ -2,9 +2,11 @@
 //! and the next write takes them all (group commit), so throughput grows with load instead of
 //! paying one transaction per execution. A delivery is acked only after its record is stored;
 //! a failed write is retried with backoff, never dropped. Once the process is stopping, a
-//! write that still fails is given up after [`GIVE_UP_AFTER_STOP`]: its deliveries are
-//! returned to the queue (embedded: left in the journal) instead of holding the process.
+//! write that keeps failing is given up [`GIVE_UP_AFTER_STOP`] into the stop: its deliveries
+//! are returned to the queue (embedded: left in the journal) instead of holding the process.
+//! A write that succeeds is never given up, however late in the stop it comes.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hookflow_shared::config::RecordExecutions;
@@ -25,6 +27,9 @@ const MAX_BATCH: usize = 128;
 const CAPACITY: usize = 256;
 /// How long a failing write is still retried once the process is stopping.
 const GIVE_UP_AFTER_STOP: Duration = Duration::from_secs(10);
+/// Longest one write may take before it counts as failed (a database that stopped answering
+/// mid-query): the batch is then tried again.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 struct Entry {
     /// Set for async executions, the only ones embedded mode journals.
@@ -57,8 +62,18 @@ impl Recorder {
         journal: Journal,
         stopping: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
+        Self::spawn_giving_up(storage, policy, journal, stopping, GIVE_UP_AFTER_STOP)
+    }
+
+    fn spawn_giving_up(
+        storage: Storage,
+        policy: RecordExecutions,
+        journal: Journal,
+        stopping: CancellationToken,
+        give_up_after: Duration,
+    ) -> (Self, JoinHandle<()>) {
         let (sender, receiver) = mpsc::channel(CAPACITY);
-        let task = tokio::spawn(write_loop(storage, receiver, journal, stopping));
+        let task = tokio::spawn(write_loop(storage, receiver, journal, stopping, give_up_after));
         (Self { sender, policy }, task)
     }
 
@@ -85,17 +100,22 @@ async fn write_loop(
     mut receiver: mpsc::Receiver<Entry>,
     journal: Journal,
     stopping: CancellationToken,
+    give_up_after: Duration,
 ) {
-    // Fires GIVE_UP_AFTER_STOP after the stop began, whichever batch is being written then.
+    // Fires `give_up_after` into the stop, whichever batch is being written then.
     let give_up = CancellationToken::new();
     tokio::spawn({
         let give_up = give_up.clone();
         async move {
             stopping.cancelled().await;
-            tokio::time::sleep(GIVE_UP_AFTER_STOP).await;
+            tokio::time::sleep(give_up_after).await;
             give_up.cancel();
         }
     });
+    // Whether the last write attempt failed, across batches: once the stop has given up on a
+    // failing database, the batches after it are returned at once instead of each waiting for
+    // an attempt of its own to fail.
+    let failing = AtomicBool::new(false);
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while receiver.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let settled: Vec<uuid::Uuid> = match journal {
@@ -104,11 +124,29 @@ async fn write_loop(
         };
         let (records, ackers): (Vec<_>, Vec<_>) = batch.drain(..).map(|e| (e.record, e.acker)).unzip();
         let records: Vec<ExecutionRecord> = records.into_iter().flatten().collect();
-        let write = || async { storage.insert_executions(&records, &settled).await };
-        let retried = retry(Policy::DURABLE_WRITE, "recording executions", write, |_| true);
+        let write = || async {
+            match tokio::time::timeout(WRITE_TIMEOUT, storage.insert_executions(&records, &settled)).await {
+                Ok(written) => written.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer within {WRITE_TIMEOUT:?}")),
+            }
+        };
+        let retried = retry(Policy::DURABLE_WRITE, "recording executions", write, |_| {
+            failing.store(true, Ordering::SeqCst);
+            true
+        });
+        // Only a write that has failed is given up: one in flight and healthy finishes.
+        let failed_too_long = async {
+            give_up.cancelled().await;
+            while !failing.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        };
         let stored_before = tokio::select! {
-            stored = retried => stored.unwrap_or_default(),
-            () = give_up.cancelled() => {
+            stored = retried => {
+                failing.store(false, Ordering::SeqCst);
+                stored.unwrap_or_default()
+            }
+            () = failed_too_long => {
                 // A transaction cut short here is rolled back; one that had committed is
                 // recognised on redelivery, which settles it without running it again.
                 tracing::warn!(records = records.len(), "stopping with executions not recorded; returning them to the queue");
@@ -128,5 +166,73 @@ async fn write_loop(
                 tracing::warn!(%error, "ack failed; the execution may be delivered again");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+    use hookflow_shared::execution::ExecutionRequest;
+    use hookflow_shared::queue::QueueError;
+    use std::sync::{Arc, Mutex};
+
+    /// Records how each delivery was settled.
+    struct Settles(Arc<Mutex<Vec<&'static str>>>);
+
+    #[async_trait]
+    impl Acker for Settles {
+        async fn ack(self: Box<Self>) -> Result<(), QueueError> {
+            self.0.lock().unwrap().push("ack");
+            Ok(())
+        }
+        async fn nack(self: Box<Self>) -> Result<(), QueueError> {
+            self.0.lock().unwrap().push("nack");
+            Ok(())
+        }
+    }
+
+    fn record() -> ExecutionRecord {
+        let request = ExecutionRequest {
+            execution_id: uuid::Uuid::now_v7(),
+            workflow_key: "w".into(),
+            version: 1,
+            mode: Mode::Async,
+            context: serde_json::json!({}),
+            reply_to: None,
+            deadline: None,
+            created_at: chrono::Utc::now(),
+            idempotency_key: None,
+            replay_of: None,
+            trace: None,
+        };
+        ExecutionRecord::not_run(&request, 1, ExecutionStatus::Resolved, "test")
+    }
+
+    #[tokio::test]
+    async fn a_healthy_write_late_in_a_stop_is_stored_not_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display());
+        let storage = Storage::connect(&url).await.unwrap();
+        let stopping = CancellationToken::new();
+        let give_up_after = Duration::from_millis(50);
+        let (recorder, task) = Recorder::spawn_giving_up(
+            storage.clone(),
+            RecordExecutions::All,
+            Journal::None,
+            stopping.clone(),
+            give_up_after,
+        );
+        stopping.cancel();
+        // Past the give-up time of the stop: nothing has failed, so nothing is given up.
+        tokio::time::sleep(give_up_after * 4).await;
+        let settles = Arc::new(Mutex::new(Vec::new()));
+        let late = record();
+        let id = late.id;
+        recorder.submit(late, Box::new(Settles(settles.clone()))).await;
+        drop(recorder);
+        task.await.unwrap();
+        assert_eq!(*settles.lock().unwrap(), vec!["ack"]);
+        assert!(storage.get_execution(id).await.unwrap().is_some(), "the record was written");
     }
 }

@@ -42,7 +42,7 @@ impl Workers {
         let (recorder, recorder_task) =
             Recorder::spawn(storage.clone(), config.record_executions, journal, shutdown.clone());
         Self {
-            pool: WorkerPool::new(inputs, recorder, config.worker_concurrency),
+            pool: WorkerPool::new(inputs, recorder, config.worker_concurrency, shutdown.clone()),
             recorder: recorder_task,
             storage,
             retention: config.execution_retention,

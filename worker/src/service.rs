@@ -28,6 +28,28 @@ use crate::runtime::{Journal, WorkerInputs, Workers};
 /// their records are written and acked (or, when the database stays away, returned to the
 /// queue), and the operator listener stops last.
 pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> {
+    let background = CancellationToken::new();
+    // A start that hangs (a broker or database that does not answer) still ends on a signal.
+    let started = tokio::select! {
+        started = start(&config, &background) => started?,
+        _ = stop.cancelled() => {
+            background.cancel();
+            tracing::info!("stopped while starting");
+            return Ok(());
+        }
+    };
+    started.serve(stop, background).await
+}
+
+/// A worker connected and ready to consume.
+struct Started {
+    workers: Workers,
+    health: Arc<Health>,
+    ops: OpsServer,
+    concurrency: usize,
+}
+
+async fn start(config: &Config, background: &CancellationToken) -> anyhow::Result<Started> {
     let Some(amqp_url) = config.amqp_url.clone() else {
         bail!("the worker needs HOOKFLOW_AMQP_URL (distributed mode); in embedded mode the ingress runs its own workers")
     };
@@ -35,7 +57,6 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
     let keys = MessageKeys::derive(
         config.internal_key.as_deref().context("HOOKFLOW_INTERNAL_KEY is required in distributed mode")?,
     );
-    let background = CancellationToken::new();
     let storage = Storage::connect(&config.database_url).await.context("connecting to the database")?;
     let catalog = Catalog::load(storage.clone()).await.context("loading workflows")?;
     let redis = RedisLink::start(&redis_url, background.clone()).context("HOOKFLOW_REDIS_URL")?;
@@ -85,37 +106,43 @@ pub async fn run(config: Config, stop: CancellationToken) -> anyhow::Result<()> 
     health.watch(background.clone());
 
     let workers = Workers::new(
-        &config,
+        config,
         WorkerInputs { consumer: Box::new(consumer), catalog, storage, replies, metrics },
         // RabbitMQ keeps the messages; there is no journal to settle.
         Journal::None,
-    )
-    .spawn();
-
+    );
     let ops = OpsServer::bind(config.metrics_listen, registry, health.clone())?;
-    let bound = ops.address();
-    let server = ops.into_server();
-    let handle = server.handle();
-    // Spawned: the server processes the stop command only while it is polled.
-    let mut server = tokio::spawn(server);
-    tracing::info!(listen = %bound, concurrency = config.worker_concurrency, "hookflow worker running");
-    // As the ingress does: the bound address in one plain line (port 0 picks one).
-    println!("hookflow: worker metrics listening on {bound}");
-    let ended_early = tokio::select! {
-        served = &mut server => Some(served),
-        _ = stop.cancelled() => None,
-    };
-    health.begin_stopping();
-    tracing::info!("stopping: finishing in-flight executions");
-    workers.stop().await;
-    let served = match ended_early {
-        Some(served) => served,
-        None => {
-            handle.stop(true).await;
-            server.await
-        }
-    };
-    background.cancel();
-    tracing::info!("hookflow worker stopped");
-    Ok(served??)
+    Ok(Started { workers, health, ops, concurrency: config.worker_concurrency })
+}
+
+impl Started {
+    async fn serve(self, stop: CancellationToken, background: CancellationToken) -> anyhow::Result<()> {
+        let Started { workers, health, ops, concurrency } = self;
+        let workers = workers.spawn();
+        let bound = ops.address();
+        let server = ops.into_server();
+        let handle = server.handle();
+        // Spawned: the server processes the stop command only while it is polled.
+        let mut server = tokio::spawn(server);
+        tracing::info!(listen = %bound, concurrency, "hookflow worker running");
+        // As the ingress does: the bound address in one plain line (port 0 picks one).
+        println!("hookflow: worker metrics listening on {bound}");
+        let ended_early = tokio::select! {
+            served = &mut server => Some(served),
+            _ = stop.cancelled() => None,
+        };
+        health.begin_stopping();
+        tracing::info!("stopping: finishing in-flight executions");
+        workers.stop().await;
+        let served = match ended_early {
+            Some(served) => served,
+            None => {
+                handle.stop(true).await;
+                server.await
+            }
+        };
+        background.cancel();
+        tracing::info!("hookflow worker stopped");
+        Ok(served??)
+    }
 }

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from . import tools
+from .kube import DEFAULT_BODY_TIMEOUT_MS, DEFAULT_SYNC_TIMEOUT_MS, DRAIN_EXTRA_S, WORKER_DRAIN_S
 
 COMPOSE_FILE = "docker-compose.yml"
 # Published on the host: service -> container port.
@@ -41,9 +42,6 @@ REQUIRED_ENV = {
         "HOOKFLOW_METRICS_LISTEN",
     },
 }
-DEFAULT_SYNC_TIMEOUT_MS = 30000
-# A stopping process drains within the sync timeout plus this (README.md, SIGTERM).
-DRAIN_EXTRA_S = 5
 RABBITMQ_PROMETHEUS_PORT = 15692
 
 
@@ -161,11 +159,17 @@ def hookflow_problems(model: dict) -> list[str]:
         if not (env.get("HOOKFLOW_METRICS_LISTEN") or "").startswith("0.0.0.0:"):
             problems.append(f"{where}: HOOKFLOW_METRICS_LISTEN must bind 0.0.0.0 for Prometheus to scrape it")
         problems += _url_problems(where, env, services)
-        timeout = int(env.get("HOOKFLOW_SYNC_TIMEOUT_MS") or DEFAULT_SYNC_TIMEOUT_MS) / 1000
-        if _seconds(svc.get("stop_grace_period")) <= timeout + DRAIN_EXTRA_S:
+        if name == "ingress":
+            timeout = int(env.get("HOOKFLOW_SYNC_TIMEOUT_MS") or DEFAULT_SYNC_TIMEOUT_MS) / 1000
+            body = int(env.get("HOOKFLOW_BODY_TIMEOUT_MS") or DEFAULT_BODY_TIMEOUT_MS) / 1000
+            drain = body + timeout + DRAIN_EXTRA_S
+            why = f"body timeout {body:g} s + sync timeout {timeout:g} s + {DRAIN_EXTRA_S} s"
+        else:
+            drain, why = WORKER_DRAIN_S, "executions 30 s + records 10 s"
+        if _seconds(svc.get("stop_grace_period")) <= drain:
             problems.append(
                 f"{where}: stop_grace_period {svc.get('stop_grace_period') or '10s (default)'} does not "
-                f"exceed the drain that SIGTERM starts (sync timeout {timeout:g} s + {DRAIN_EXTRA_S} s)"
+                f"exceed the drain that SIGTERM starts ({why})"
             )
         if folder := env.get("HOOKFLOW_WORKFLOWS_DIR"):
             source = host_path(svc, folder)

@@ -38,8 +38,12 @@ REQUIRED_ENV = {
     "worker": {"HOOKFLOW_AMQP_URL", "HOOKFLOW_REDIS_URL", "HOOKFLOW_DATABASE_URL", "HOOKFLOW_INTERNAL_KEY"},
 }
 DEFAULT_SYNC_TIMEOUT_MS = 30000
-# A stopping process drains within the sync timeout plus this (README.md, SIGTERM).
-DRAIN_EXTRA_S = 5
+DEFAULT_BODY_TIMEOUT_MS = 10000
+# A stopping ingress answers every request it holds within the body timeout + the sync timeout
+# + this (a reply decided at the deadline, settling a key; ingress/src/startup.rs drain_time).
+DRAIN_EXTRA_S = 10
+# A stopping worker waits up to 30 s for its executions, then up to 10 s for their records.
+WORKER_DRAIN_S = 40
 DEFAULT_METRICS_PORT = 9464
 
 
@@ -160,6 +164,7 @@ def deployment_problems(
     configmaps = {c["metadata"]["name"] for c in find(objects, "ConfigMap")}
     secrets = {**(external_secrets or {}), **secret_keys(objects)}
     sync_timeout_s = int(config.get("HOOKFLOW_SYNC_TIMEOUT_MS", DEFAULT_SYNC_TIMEOUT_MS)) / 1000
+    body_timeout_s = int(config.get("HOOKFLOW_BODY_TIMEOUT_MS", DEFAULT_BODY_TIMEOUT_MS)) / 1000
     metrics_port = _port_of(config.get("HOOKFLOW_METRICS_LISTEN"), DEFAULT_METRICS_PORT)
     scaled = _scaled_targets(objects)
     deployments = find(objects, "Deployment")
@@ -245,10 +250,17 @@ def deployment_problems(
                 )
             if component == "ingress" and pause <= 0:
                 problems.append(f"{cname}: no preStop sleep (the endpoints must drop the pod before SIGTERM)")
-            if grace <= sync_timeout_s + DRAIN_EXTRA_S + pause:
+            if component == "ingress":
+                drain, why = (
+                    body_timeout_s + sync_timeout_s + DRAIN_EXTRA_S,
+                    f"body timeout {body_timeout_s:g} s + sync timeout {sync_timeout_s:g} s + {DRAIN_EXTRA_S} s",
+                )
+            else:
+                drain, why = WORKER_DRAIN_S, f"executions 30 s + records 10 s"
+            if grace <= drain + pause:
                 problems.append(
-                    f"{name}: terminationGracePeriodSeconds {grace} does not exceed the drain (sync timeout "
-                    f"{sync_timeout_s:g} s + {DRAIN_EXTRA_S} s) plus the preStop pause ({pause} s)"
+                    f"{name}: terminationGracePeriodSeconds {grace} does not exceed the drain ({why}) "
+                    f"plus the preStop pause ({pause} s)"
                 )
             env_names = set()
             for source in container.get("envFrom") or []:

@@ -29,7 +29,7 @@ use crate::state::AppState;
 
 /// How long a reply the worker has decided to send may take to arrive once the caller's time
 /// is up (it was sent before the deadline; this covers its trip through the reply bus).
-const REPLY_IN_FLIGHT: Duration = Duration::from_secs(5);
+pub(crate) const REPLY_IN_FLIGHT: Duration = Duration::from_secs(5);
 
 /// Carried by every answer once an execution exists.
 pub const EXECUTION_ID_HEADER: &str = "x-hookflow-execution-id";
