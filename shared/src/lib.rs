@@ -5,6 +5,8 @@
 //! - [`model`]: workflow definitions, nodes, validation, statuses.
 //! - [`path`], [`qs`], [`template`], [`expression`]: reading values out of requests and
 //!   workflow variables.
+//! - [`engines`]: NocoBase's `math.js` and `formula.js` engines in an embedded JavaScript
+//!   runtime.
 //! - [`storage`]: sea-orm persistence of workflows, versions, executions and jobs.
 //! - [`catalog`]: the in-memory cache of workflow definitions the hot path reads.
 //! - [`queue`], [`reply`]: how executions travel to workers and answers travel back, each a
@@ -30,6 +32,7 @@ pub mod budget;
 pub mod catalog;
 pub mod client_ip;
 pub mod config;
+pub mod engines;
 pub mod execution;
 pub mod expression;
 pub mod health;
