@@ -109,7 +109,7 @@ pub struct ConditionConfig {
     /// Used by the `basic` engine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calculation: Option<CalculationGroup>,
-    /// Used by the `expression` engine.
+    /// Used by the `expression`, `math.js` and `formula.js` engines.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expression: Option<String>,
 }
@@ -120,6 +120,12 @@ pub enum ConditionEngine {
     #[default]
     Basic,
     Expression,
+    /// NocoBase's math.js engine: the real library, in the embedded JavaScript runtime.
+    #[serde(rename = "math.js")]
+    MathJs,
+    /// NocoBase's formula.js engine: JavaScript with formula.js's functions.
+    #[serde(rename = "formula.js")]
+    FormulaJs,
 }
 
 /// `{group: {type, calculations}}`.
@@ -174,6 +180,12 @@ pub struct CalculationConfig {
 pub enum CalculationEngine {
     #[default]
     Expression,
+    /// NocoBase's math.js engine: the real library, in the embedded JavaScript runtime.
+    #[serde(rename = "math.js")]
+    MathJs,
+    /// NocoBase's formula.js engine: JavaScript with formula.js's functions.
+    #[serde(rename = "formula.js")]
+    FormulaJs,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 
 use super::decode::Problem;
-use super::node::{CalculationItem, ConditionEngine, GroupBody, Node};
+use super::node::{CalculationEngine, CalculationItem, ConditionEngine, GroupBody, Node};
 use super::status::ExecutionStatus;
 use super::workflow::{FieldMapping, Header, WorkflowDefinition};
 use crate::{expression, template};
@@ -180,11 +180,24 @@ fn check_node(node: &Node, at: &str, sync: bool, seen: &mut HashSet<String>, pro
                     None => problems
                         .push(Problem::new(format!("{cfg}.expression"), "required by the expression engine")),
                 },
+                // Checked when they run, as NocoBase does: a mistake ends the job in `error`.
+                ConditionEngine::MathJs | ConditionEngine::FormulaJs => {
+                    if config.expression.as_deref().is_none_or(|text| text.trim().is_empty()) {
+                        problems.push(Problem::new(format!("{cfg}.expression"), "required by this engine"));
+                    }
+                }
             }
         }
-        Node::Calculation { config, .. } => {
-            check_expression(&config.expression, &format!("{at}.config.expression"), problems);
-        }
+        Node::Calculation { config, .. } => match config.engine {
+            CalculationEngine::Expression => {
+                check_expression(&config.expression, &format!("{at}.config.expression"), problems);
+            }
+            CalculationEngine::MathJs | CalculationEngine::FormulaJs => {
+                if config.expression.trim().is_empty() {
+                    problems.push(Problem::new(format!("{at}.config.expression"), "must not be empty"));
+                }
+            }
+        },
         Node::Response { config, .. } => {
             if !sync {
                 problems.push(Problem::new(

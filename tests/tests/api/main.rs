@@ -3,6 +3,7 @@
 mod admin;
 mod allowed_ips;
 mod bodies;
+mod engines;
 mod hardening;
 mod idempotency;
 mod parsing;

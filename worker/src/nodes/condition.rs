@@ -1,7 +1,8 @@
-//! `condition`: the `basic` engine (calculators in nestable and/or groups) or the `expression`
-//! engine. Branch mode runs `branches.true` / `.false`; `rejectOnFalse` fails the execution
+//! `condition`: the `basic` engine (calculators in nestable and/or groups), the `expression`
+//! engine, or NocoBase's `math.js` and `formula.js` engines. Branch mode runs `branches.true` / `.false`; `rejectOnFalse` fails the execution
 //! on false instead.
 
+use hookflow_shared::engines::js::JsEngine;
 use hookflow_shared::expression;
 use hookflow_shared::model::{
     ConditionBranches, ConditionConfig, ConditionEngine, ExecutionStatus, GroupBody, GroupType,
@@ -10,7 +11,7 @@ use hookflow_shared::template::Variables;
 use serde_json::Value;
 
 use super::{Next, NodeResult};
-use crate::nodes::calculators;
+use crate::nodes::{calculators, scripted};
 
 pub fn run<'n>(
     key: &str,
@@ -27,6 +28,10 @@ pub fn run<'n>(
             Some(text) => expression::evaluate(text, variables).map(|v| expression::is_truthy(&v)),
             None => Err("the expression engine needs an expression".to_owned()),
         },
+        ConditionEngine::MathJs => return run_scripted(key, JsEngine::MathJs, config, branches, variables),
+        ConditionEngine::FormulaJs => {
+            return run_scripted(key, JsEngine::FormulaJs, config, branches, variables)
+        }
     };
     let passed = match outcome {
         Ok(passed) => passed,
@@ -48,6 +53,45 @@ pub fn run<'n>(
     }
     let branch = if passed { &branches.on_true } else { &branches.on_false };
     NodeResult::resolved(Value::Bool(passed), Next::Branch(branch))
+}
+
+/// A `math.js` or `formula.js` condition, as NocoBase runs it: the result is not made a
+/// boolean. `true` takes the true branch and `false` the false one; any other value takes
+/// neither and the flow goes on. With `rejectOnFalse`, a falsy result (JavaScript's sense)
+/// fails the execution.
+fn run_scripted<'n>(
+    key: &str,
+    engine: JsEngine,
+    config: &ConditionConfig,
+    branches: &'n ConditionBranches,
+    variables: &Variables<'_>,
+) -> NodeResult<'n> {
+    let Some(text) = &config.expression else {
+        return NodeResult::error(key, "this engine needs an expression".to_owned());
+    };
+    let result = match scripted::evaluate(engine, text, variables) {
+        Ok(result) => result,
+        Err(message) => return NodeResult::error(key, message),
+    };
+    if config.reject_on_false {
+        if scripted::is_truthy(&result) {
+            return NodeResult::resolved(result, Next::Continue);
+        }
+        return NodeResult {
+            status: ExecutionStatus::Failed,
+            result,
+            next: Next::Stop {
+                status: ExecutionStatus::Failed,
+                reason: Some(format!("node {key}: condition was false")),
+            },
+        };
+    }
+    let next = match result {
+        Value::Bool(true) => Next::Branch(&branches.on_true),
+        Value::Bool(false) => Next::Branch(&branches.on_false),
+        _ => Next::Continue,
+    };
+    NodeResult::resolved(result, next)
 }
 
 /// `and`: every entry holds (true when empty); `or`: any entry holds (false when empty).
@@ -171,5 +215,30 @@ mod tests {
         let expression =
             json!({"engine": "expression", "expression": "{{$context.body.status}} == \"paid\""});
         assert_eq!(node_result(expression, 1), (ExecutionStatus::Resolved, json!(true), "true-branch"));
+    }
+
+    #[test]
+    fn javascript_engines_branch_on_true_and_false_only() {
+        let formula = |expression: &str, reject: bool| json!({"engine": "formula.js", "rejectOnFalse": reject, "expression": expression});
+        assert_eq!(
+            node_result(formula("{{$context.body.status}} == 'paid'", false), 1),
+            (ExecutionStatus::Resolved, json!(true), "true-branch")
+        );
+        assert_eq!(
+            node_result(formula("{{$context.body.status}} == 'open'", false), 1),
+            (ExecutionStatus::Resolved, json!(false), "false-branch")
+        );
+        // NocoBase does not make the result a boolean: a truthy 1 takes neither branch.
+        assert_eq!(node_result(formula("1", false), 1), (ExecutionStatus::Resolved, json!(1), "continue"));
+        assert_eq!(node_result(formula("0", true), 0), (ExecutionStatus::Failed, json!(0), "stop"));
+        assert_eq!(
+            node_result(formula("'yes'", true), 0),
+            (ExecutionStatus::Resolved, json!("yes"), "continue")
+        );
+        let math = json!({"engine": "math.js", "expression": "{{$context.body.missing}} == null"});
+        assert_eq!(node_result(math, 1), (ExecutionStatus::Resolved, json!(true), "true-branch"));
+        let broken = node_result(json!({"engine": "math.js", "expression": "1 1"}), 1);
+        assert_eq!((broken.0, broken.2), (ExecutionStatus::Error, "stop"));
+        assert!(broken.1["error"].as_str().is_some_and(|m| m.starts_with("SyntaxError")), "{}", broken.1);
     }
 }

@@ -6,6 +6,7 @@ mod calculators;
 mod condition;
 mod end;
 mod response;
+mod scripted;
 
 use hookflow_shared::execution::ExecutionRequest;
 use hookflow_shared::model::{ExecutionStatus, Node};
