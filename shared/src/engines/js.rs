@@ -245,6 +245,20 @@ mod tests {
     }
 
     #[test]
+    fn no_expression_changes_what_the_next_one_sees() {
+        assert!(math("import({round: 1}, {override: true})").is_err());
+        assert!(math("createUnit('furlong', '220 yards')").is_err());
+        // Tampering with what the entry point uses is ignored, and the next evaluations are
+        // unchanged.
+        let _ = formula(
+            "(() => { SUM = () => 0; JSON.stringify = () => '1'; JSON.parse = () => ({}); return 1; })()",
+        );
+        let _ = formula("(() => { globalThis.__hookflowEvaluate = null; mathjs.compile = null; mathjs.round = null; return 1; })()");
+        assert_eq!(formula("SUM(1, 2)"), Ok(json!(3)));
+        assert_eq!(with(JsEngine::MathJs, "round($$0 * 1.005, 2)", json!({"$$0": 2})), Ok(json!(2.01)));
+    }
+
+    #[test]
     fn start_and_evaluation_cost() {
         // Not asserted (timings are measured in bench/); printed for the record.
         let started = Instant::now();
