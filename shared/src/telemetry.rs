@@ -79,13 +79,15 @@ impl Telemetry {
     }
 }
 
-/// The trace context of `span`, to carry with the execution (`None` when traces are off).
-pub fn context_of(span: &Span) -> Option<TraceContext> {
+/// The trace context of the current span, to carry with the execution (`None`, without
+/// looking the span up, when traces are off).
+pub fn current_context() -> Option<TraceContext> {
     if !enabled() {
         return None;
     }
     let mut carrier = TraceContext::new();
-    TraceContextPropagator::new().inject_context(&span.context(), &mut CarrierMut(&mut carrier));
+    let context = Span::current().context();
+    TraceContextPropagator::new().inject_context(&context, &mut CarrierMut(&mut carrier));
     (!carrier.is_empty()).then_some(carrier)
 }
 

@@ -20,28 +20,14 @@ import yaml
 
 from . import tools
 from .kube import DEFAULT_BODY_TIMEOUT_MS, DEFAULT_SYNC_TIMEOUT_MS, DRAIN_EXTRA_S, WORKER_DRAIN_S
+from .kube import REQUIRED_ENV as KUBE_REQUIRED_ENV
 
 COMPOSE_FILE = "docker-compose.yml"
 # Published on the host: service -> container port.
 PUBLISHED = {"ingress": 13000, "grafana": 3000, "prometheus": 9090, "rabbitmq": 15672}
 HOOKFLOW_SERVICES = {"ingress": "ingress", "worker": "worker"}  # service -> binary
-REQUIRED_ENV = {
-    "ingress": {
-        "HOOKFLOW_AMQP_URL",
-        "HOOKFLOW_REDIS_URL",
-        "HOOKFLOW_DATABASE_URL",
-        "HOOKFLOW_INTERNAL_KEY",
-        "HOOKFLOW_ADMIN_TOKEN",
-        "HOOKFLOW_METRICS_LISTEN",
-    },
-    "worker": {
-        "HOOKFLOW_AMQP_URL",
-        "HOOKFLOW_REDIS_URL",
-        "HOOKFLOW_DATABASE_URL",
-        "HOOKFLOW_INTERNAL_KEY",
-        "HOOKFLOW_METRICS_LISTEN",
-    },
-}
+# What Kubernetes requires, and a metrics listener Prometheus can reach from another container.
+REQUIRED_ENV = {name: names | {"HOOKFLOW_METRICS_LISTEN"} for name, names in KUBE_REQUIRED_ENV.items()}
 RABBITMQ_PROMETHEUS_PORT = 15692
 
 

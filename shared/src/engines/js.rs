@@ -135,7 +135,7 @@ pub fn evaluate(
     source: &str,
     values: &serde_json::Map<String, Value>,
 ) -> Result<Value, JsError> {
-    let values = Value::Object(values.clone()).to_string();
+    let values = serde_json::to_string(values).map_err(|e| JsError::Thrown(e.to_string()))?;
     ENGINES_OF_THREAD.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {

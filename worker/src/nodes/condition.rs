@@ -74,7 +74,7 @@ fn run_scripted<'n>(
         Err(message) => return NodeResult::error(key, message),
     };
     if config.reject_on_false {
-        if scripted::is_truthy(&result) {
+        if expression::is_truthy(&result) {
             return NodeResult::resolved(result, Next::Continue);
         }
         return NodeResult {

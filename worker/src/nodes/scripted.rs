@@ -17,14 +17,3 @@ pub fn evaluate(engine: JsEngine, expression: &str, variables: &Variables<'_>) -
     }
     js::evaluate(engine, &bound.source, &values).map_err(|error| error.to_string())
 }
-
-/// JavaScript's `Boolean(value)`, for a result that came out of JavaScript.
-pub fn is_truthy(value: &Value) -> bool {
-    match value {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
-        Value::String(s) => !s.is_empty(),
-        Value::Array(_) | Value::Object(_) => true,
-    }
-}

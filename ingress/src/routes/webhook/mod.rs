@@ -216,7 +216,7 @@ async fn handle(
         created_at: now,
         idempotency_key: key.map(|(_, key)| key),
         replay_of: None,
-        trace: telemetry::context_of(&tracing::Span::current()),
+        trace: telemetry::current_context(),
     };
 
     let Some(answer_by) = answer_by else {
