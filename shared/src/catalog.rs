@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use ipnet::IpNet;
 
 use crate::client_ip;
+use crate::compiled::CompiledWorkflow;
 use crate::idempotency::IdempotencyRule;
 use crate::model::WorkflowDefinition;
 use crate::signature::Verifier;
@@ -19,6 +20,8 @@ use crate::storage::{Storage, StorageError, StoredWorkflow};
 #[derive(Debug)]
 pub struct LiveWorkflow {
     pub definition: Arc<WorkflowDefinition>,
+    /// The definition compiled once, for the executions of this version and the async answer.
+    pub compiled: Arc<CompiledWorkflow>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -81,11 +84,13 @@ fn idempotency_of(definition: &WorkflowDefinition) -> Option<IdempotencyRule> {
 
 impl From<StoredWorkflow> for LiveWorkflow {
     fn from(stored: StoredWorkflow) -> Self {
+        let definition = Arc::new(stored.definition);
         Self {
-            signature: SignatureCheck::of(&stored.definition),
-            allowed_ips: allow_list_of(&stored.definition),
-            idempotency: idempotency_of(&stored.definition),
-            definition: Arc::new(stored.definition),
+            signature: SignatureCheck::of(&definition),
+            allowed_ips: allow_list_of(&definition),
+            idempotency: idempotency_of(&definition),
+            compiled: Arc::new(CompiledWorkflow::compile(definition.clone())),
+            definition,
             version: stored.version,
             created_at: stored.created_at,
             updated_at: stored.updated_at,
@@ -102,7 +107,7 @@ const HISTORY_LIMIT: usize = 1024;
 pub struct Catalog {
     current: ArcSwap<Current>,
     /// Versions that are no longer current but still have executions in flight.
-    history: Mutex<HashMap<(String, i32), Arc<WorkflowDefinition>>>,
+    history: Mutex<HashMap<(String, i32), Arc<CompiledWorkflow>>>,
     storage: Storage,
 }
 
@@ -151,31 +156,31 @@ impl Catalog {
         });
     }
 
-    /// The definition of `key` at `version`: the current one from memory, an older one from
-    /// storage (then remembered).
-    pub async fn definition(
+    /// `key` at `version`, compiled: the current one from memory, an older one from storage
+    /// (then compiled and remembered).
+    pub async fn compiled(
         &self,
         key: &str,
         version: i32,
-    ) -> Result<Option<Arc<WorkflowDefinition>>, StorageError> {
+    ) -> Result<Option<Arc<CompiledWorkflow>>, StorageError> {
         if let Some(live) = self.get(key).filter(|live| live.version == version) {
-            return Ok(Some(live.definition.clone()));
+            return Ok(Some(live.compiled.clone()));
         }
         let history_key = (key.to_owned(), version);
         if let Some(found) = self.lock_history().get(&history_key) {
             return Ok(Some(found.clone()));
         }
         let Some(definition) = self.storage.get_version(key, version).await? else { return Ok(None) };
-        let definition = Arc::new(definition);
+        let compiled = Arc::new(CompiledWorkflow::compile(Arc::new(definition)));
         let mut history = self.lock_history();
         if history.len() >= HISTORY_LIMIT {
             history.clear();
         }
-        history.insert(history_key, definition.clone());
-        Ok(Some(definition))
+        history.insert(history_key, compiled.clone());
+        Ok(Some(compiled))
     }
 
-    fn lock_history(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), Arc<WorkflowDefinition>>> {
+    fn lock_history(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i32), Arc<CompiledWorkflow>>> {
         self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -3,14 +3,15 @@
 //! Placeholders are not pasted into the expression text (that would let data change the
 //! expression's meaning): each `{{ … }}` is bound to a variable holding its rendered, typed
 //! value. Arithmetic, comparison, boolean logic and evalexpr's string functions
-//! (`str::to_uppercase`, `len`, `contains`, …) are available.
+//! (`str::to_uppercase`, `len`, `contains`, …) are available. An expression is parsed once per
+//! loaded workflow version ([`compile`]) and evaluated per execution ([`evaluate`]).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use evalexpr::{build_operator_tree, Context, DefaultNumericTypes, EvalexprError, EvalexprResult, Node};
 use serde_json::{Number, Value};
 
-use crate::template::{self, Variables};
+use crate::template::{self, Template, Variables};
 
 type ExprValue = evalexpr::Value<DefaultNumericTypes>;
 type ExprResult = EvalexprResult<ExprValue, DefaultNumericTypes>;
@@ -27,10 +28,12 @@ pub const MAX_NESTING: usize = 32;
 /// built from these, so they bound what the evaluation can allocate.
 pub const MAX_BOUND_BYTES: usize = 4 << 20;
 
-/// An expression with its placeholders replaced by variables `__hf0`, `__hf1`, ….
-struct Prepared<'s> {
+/// An expression parsed, its placeholders replaced by variables `__hf0`, `__hf1`, … whose
+/// values are the placeholders' rendered values.
+#[derive(Debug, Clone)]
+pub struct Compiled {
     tree: Node<DefaultNumericTypes>,
-    placeholders: Vec<&'s str>,
+    placeholders: Vec<Template>,
 }
 
 /// Checks the size limits on the text evalexpr will parse, in one pass with no recursion.
@@ -70,7 +73,8 @@ fn check_limits(source: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn prepare(text: &str) -> Result<Prepared<'_>, String> {
+/// Parses an expression (when a version is loaded, and to check it when it is saved).
+pub fn compile(text: &str) -> Result<Compiled, String> {
     if text.len() > MAX_EXPRESSION_BYTES {
         return Err(format!("expression: longer than {MAX_EXPRESSION_BYTES} bytes"));
     }
@@ -80,7 +84,7 @@ fn prepare(text: &str) -> Result<Prepared<'_>, String> {
     for (start, end) in template::placeholder_spans(text).map_err(|e| e.to_string())? {
         source.push_str(&text[last..start]);
         source.push_str(&format!(" __hf{} ", placeholders.len()));
-        placeholders.push(&text[start..end]);
+        placeholders.push(Template::compile(&Value::String(text[start..end].to_owned())));
         last = end;
     }
     source.push_str(&text[last..]);
@@ -88,7 +92,7 @@ fn prepare(text: &str) -> Result<Prepared<'_>, String> {
     let tree = contained(|| build_operator_tree::<DefaultNumericTypes>(&source))?
         .map_err(|e| format!("expression: {e}"))?;
     check_shape(&tree)?;
-    Ok(Prepared { tree, placeholders })
+    Ok(Compiled { tree, placeholders })
 }
 
 /// Runs a call into evalexpr, turning a panic inside the library into an error: a value sent
@@ -132,16 +136,15 @@ fn check_shape(root: &Node<DefaultNumericTypes>) -> Result<(), String> {
 /// Checks that an expression parses and stays within the limits (used when a workflow is saved).
 pub fn check(text: &str) -> Result<(), String> {
     template::check(text).map_err(|e| e.to_string())?;
-    prepare(text).map(|_| ())
+    compile(text).map(|_| ())
 }
 
-/// Evaluates an expression against the execution's variables.
-pub fn evaluate(text: &str, variables: &Variables<'_>) -> Result<Value, String> {
-    let prepared = prepare(text)?;
-    let mut bound = Bound { values: Vec::with_capacity(prepared.placeholders.len()) };
+/// Evaluates a compiled expression against the execution's variables.
+pub fn evaluate(compiled: &Compiled, variables: &Variables<'_>) -> Result<Value, String> {
+    let mut bound = Bound { values: Vec::with_capacity(compiled.placeholders.len()) };
     let mut bytes = 0usize;
-    for placeholder in &prepared.placeholders {
-        let value = variables.render_str(placeholder).map_err(|e| format!("expression: {e}"))?;
+    for placeholder in &compiled.placeholders {
+        let value = variables.render(placeholder).map_err(|e| format!("expression: {e}"))?;
         bytes += template::approx_size(&value, MAX_BOUND_BYTES);
         if bytes > MAX_BOUND_BYTES {
             return Err(format!("expression: its values are larger than {MAX_BOUND_BYTES} bytes together"));
@@ -149,7 +152,7 @@ pub fn evaluate(text: &str, variables: &Variables<'_>) -> Result<Value, String> 
         bound.values.push(to_expr(&value));
     }
     let result =
-        contained(|| prepared.tree.eval_with_context(&bound))?.map_err(|e| format!("expression: {e}"))?;
+        contained(|| compiled.tree.eval_with_context(&bound))?.map_err(|e| format!("expression: {e}"))?;
     Ok(from_expr(result))
 }
 
@@ -260,7 +263,11 @@ mod tests {
                                       "evil": "1) + (2"}});
         let jobs: Map<String, Value> = json!({"first": 2}).as_object().unwrap().clone();
         let scopes = Map::new();
-        evaluate(text, &Variables { context: &context, jobs: &jobs, scopes: &scopes })
+        evaluate(&compile(text)?, &Variables { context: &context, jobs: &jobs, scopes: &scopes })
+    }
+
+    fn run(text: &str, v: &Variables<'_>) -> Result<Value, String> {
+        evaluate(&compile(text)?, v)
     }
 
     #[test]
@@ -342,12 +349,12 @@ mod tests {
         let context = json!({"body": {"word": "é-caf", "n": 64}});
         let (jobs, scopes) = (Map::new(), Map::new());
         let v = Variables { context: &context, jobs: &jobs, scopes: &scopes };
-        let err = evaluate("str::substring({{$context.body.word}}, 1, 2)", &v).unwrap_err();
+        let err = run("str::substring({{$context.body.word}}, 1, 2)", &v).unwrap_err();
         assert!(err.contains("expression"), "{err}");
-        assert_eq!(evaluate("str::substring({{$context.body.word}}, 2)", &v).unwrap(), json!("-caf"));
-        assert!(evaluate("shl(1, {{$context.body.n}})", &v).is_err());
-        assert!(evaluate("shr(1, -1)", &v).is_err());
-        assert_eq!(evaluate("shl(1, 3)", &v).unwrap(), json!(8));
+        assert_eq!(run("str::substring({{$context.body.word}}, 2)", &v).unwrap(), json!("-caf"));
+        assert!(run("shl(1, {{$context.body.n}})", &v).is_err());
+        assert!(run("shr(1, -1)", &v).is_err());
+        assert_eq!(run("shl(1, 3)", &v).unwrap(), json!(8));
     }
 
     #[test]
@@ -355,8 +362,8 @@ mod tests {
         let context = json!({"body": {"big": "x".repeat(MAX_BOUND_BYTES / 3)}});
         let (jobs, scopes) = (Map::new(), Map::new());
         let v = Variables { context: &context, jobs: &jobs, scopes: &scopes };
-        assert!(evaluate("len({{$context.body.big}})", &v).is_ok());
+        assert!(run("len({{$context.body.big}})", &v).is_ok());
         let many = ["{{$context.body.big}}"; 4].join(" + ");
-        assert!(evaluate(&many, &v).unwrap_err().contains("larger than"));
+        assert!(run(&many, &v).unwrap_err().contains("larger than"));
     }
 }

@@ -3,8 +3,9 @@
 //! Layout:
 //! - [`config`]: typed settings from the defaults file and `HOOKFLOW_*` variables.
 //! - [`model`]: workflow definitions, nodes, validation, statuses.
-//! - [`path`], [`qs`], [`template`], [`expression`]: reading values out of requests and
-//!   workflow variables.
+//! - [`compiled`]: workflow versions compiled once for executions to run.
+//! - [`path`], [`qs`], [`template`], [`expression`], [`js_value`]: reading values out of
+//!   requests and workflow variables, with NocoBase's JavaScript rules.
 //! - [`engines`]: NocoBase's `math.js` and `formula.js` engines in an embedded JavaScript
 //!   runtime.
 //! - [`storage`]: sea-orm persistence of workflows, versions, executions and jobs.
@@ -31,12 +32,14 @@ pub mod body;
 pub mod budget;
 pub mod catalog;
 pub mod client_ip;
+pub mod compiled;
 pub mod config;
 pub mod engines;
 pub mod execution;
 pub mod expression;
 pub mod health;
 pub mod idempotency;
+pub mod js_value;
 pub mod json_cost;
 pub mod logging;
 pub mod message_auth;

@@ -4,7 +4,7 @@
 //! explores the same functions for longer.
 
 use hookflow_shared::qs::{self, MAX_DEPTH, MAX_INDEX};
-use hookflow_shared::template::{self, Variables};
+use hookflow_shared::template::{self, Template, TextTemplate, Variables};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -133,10 +133,10 @@ proptest! {
         let (jobs, scopes) = (Map::new(), Map::new());
         let variables = Variables { context: &context, jobs: &jobs, scopes: &scopes };
         prop_assert_eq!(template::check(&text), Ok(()));
-        prop_assert_eq!(variables.render_str(&text).expect("small values render within the limit"), Value::String(text.clone()));
-        prop_assert_eq!(variables.render_text(&text).expect("small values render within the limit"), text.as_str());
+        prop_assert_eq!(variables.render(&Template::compile(&Value::String(text.clone()))).expect("small values render within the limit"), Value::String(text.clone()));
+        prop_assert_eq!(variables.render_text(&TextTemplate::compile(&text)).expect("small values render within the limit"), text.clone());
         let value = json!({ text.clone(): [text.clone(), 1] });
-        prop_assert_eq!(variables.render_value(&value).expect("small values render within the limit"), value);
+        prop_assert_eq!(variables.render(&Template::compile(&value)).expect("small values render within the limit"), value);
     }
 
     #[test]
@@ -150,7 +150,7 @@ proptest! {
         let variables = Variables { context: &context, jobs: &jobs, scopes: &scopes };
         let text = if padded { format!("{{{{ $context.{key} }}}}") } else { format!("{{{{$context.{key}}}}}") };
         prop_assert_eq!(template::check(&text), Ok(()));
-        prop_assert_eq!(variables.render_str(&text).expect("small values render within the limit"), stored);
+        prop_assert_eq!(variables.render(&Template::compile(&Value::String(text.clone()))).expect("small values render within the limit"), stored);
     }
 
     #[test]
@@ -158,12 +158,12 @@ proptest! {
         let jobs = context.as_object().cloned().unwrap_or_default();
         let variables = Variables { context: &context, jobs: &jobs, scopes: &jobs };
         let checked = template::check(&text);
-        let rendered = variables.render_str(&text).expect("small values render within the limit");
-        let as_text = variables.render_text(&text).expect("small values render within the limit");
+        let rendered = variables.render(&Template::compile(&Value::String(text.clone()))).expect("small values render within the limit");
+        let as_text = variables.render_text(&TextTemplate::compile(&text)).expect("small values render within the limit");
         if matches!(checked, Err(template::TemplateError::Unclosed | template::TemplateError::Empty)) {
             // A template that does not scan is left as it is.
             prop_assert_eq!(rendered, Value::String(text.clone()));
-            prop_assert_eq!(as_text, text.as_str());
+            prop_assert_eq!(as_text, text.clone());
         }
         let problems = template::check_value(&json!({ text.clone(): [text.clone()] }));
         prop_assert_eq!(problems.len(), if checked.is_ok() { 0 } else { 2 });
@@ -174,6 +174,6 @@ proptest! {
         let _ = template::check(&text);
         let (context, jobs) = (Value::Null, Map::new());
         let variables = Variables { context: &context, jobs: &jobs, scopes: &jobs };
-        let _ = variables.render_str(&text).expect("small values render within the limit");
+        let _ = variables.render(&Template::compile(&Value::String(text.clone()))).expect("small values render within the limit");
     }
 }

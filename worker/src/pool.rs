@@ -214,26 +214,36 @@ async fn handle(shared: &Shared, delivery: Delivery) {
     let outcome = if request.deadline.is_some_and(|deadline| deadline <= Utc::now()) {
         // The caller has been answered 408 already; running now would act on a request its
         // sender considers failed.
-        Outcome { record: aborted(&request, attempt), reply: None }
+        Outcome { record: aborted(&request, attempt), answer: None }
     } else {
-        let definition = || shared.catalog.definition(&request.workflow_key, request.version);
-        match until_available(shared, "reading its workflow version", definition).await {
-            Some(Some(definition)) => {
-                let deadline = effective_deadline(&request, definition.options.timeout);
-                run_execution(&definition, request, attempt, deadline, &shared.metrics).await
+        let workflow = || shared.catalog.compiled(&request.workflow_key, request.version);
+        match until_available(shared, "reading its workflow version", workflow).await {
+            Some(Some(workflow)) => {
+                let deadline = effective_deadline(&request, workflow.definition.options.timeout);
+                run_execution(&workflow, request, attempt, deadline, &shared.metrics).await
             }
             Some(None) => Outcome {
                 record: failed_before_start(&request, attempt, "workflow version not found"),
-                reply: None,
+                answer: None,
             },
             None => return return_to_queue(shared, acker, request, last_attempt).await,
         }
     };
     let mut record = outcome.record;
+    let reply = outcome.answer.map(|answer| Reply {
+        execution_id: record.id,
+        status_code: answer.status_code,
+        headers: answer.headers,
+        body: answer.body,
+    });
     if mode == Mode::Sync && record.status != ExecutionStatus::Aborted {
-        if let Some(reply_to) = &reply_to {
-            let reply = outcome.reply.unwrap_or_else(|| default_reply(&record));
-            answer(shared, &mut record, reply_to, reply, deadline).await;
+        match &reply_to {
+            Some(reply_to) => {
+                let reply = reply.unwrap_or_else(|| default_reply(&record));
+                answer(shared, &mut record, reply_to, reply, deadline).await;
+            }
+            // Nobody waits (a replay): the record keeps what would have been answered.
+            None => record.response = reply.and_then(|reply| serde_json::to_value(reply).ok()),
         }
     } else if mode == Mode::Sync {
         // Never answered from here: whatever the ingress decided (408) can be let go.

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::node::{ConditionBranches, Node};
+use super::node::{ConditionBranches, Node, NodeKind};
 use super::validate::validate;
 use super::workflow::WorkflowDefinition;
 
@@ -71,7 +71,8 @@ fn decode_node(value: Value, path: &str, problems: &mut Vec<Problem>) -> Option<
         return None;
     };
     let node_type = object.get("type").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let labels = Node::BRANCH_LABELS.iter().find(|(t, _)| *t == node_type).map(|(_, labels)| *labels);
+    let labels =
+        NodeKind::from_name(&node_type).map(NodeKind::branch_labels).filter(|labels| !labels.is_empty());
     // Branches are decoded separately so that a problem deep in one branch does not hide the
     // problems of its siblings.
     let branches = match (labels, object.remove("branches")) {
@@ -117,25 +118,28 @@ fn decode_node(value: Value, path: &str, problems: &mut Vec<Problem>) -> Option<
     let (key, title) = (header.key, header.title);
     // Each config is decoded on its own (not through the tagged enum) so that a mistake is
     // reported at its field, e.g. `nodes[1].config.statusCode`.
-    Some(match header.kind.as_str() {
-        "condition" => Node::Condition {
+    let Some(kind) = NodeKind::from_name(&header.kind) else {
+        let known: Vec<&str> = NodeKind::ALL.iter().map(|kind| kind.name()).collect();
+        problems.push(Problem::new(
+            format!("{path}.type"),
+            format!("unknown node type {:?}; expected one of {}", header.kind, known.join(", ")),
+        ));
+        return None;
+    };
+    Some(match kind {
+        NodeKind::Condition => Node::Condition {
             key,
             title,
             config: deserialize_at(config, &config_path, problems)?,
             branches: decoded_branches,
         },
-        "calculation" => {
+        NodeKind::Calculation => {
             Node::Calculation { key, title, config: deserialize_at(config, &config_path, problems)? }
         }
-        "response" => Node::Response { key, title, config: deserialize_at(config, &config_path, problems)? },
-        "end" => Node::End { key, title, config: deserialize_at(config, &config_path, problems)? },
-        other => {
-            problems.push(Problem::new(
-                format!("{path}.type"),
-                format!("unknown node type {other:?}; expected one of {}", Node::TYPES.join(", ")),
-            ));
-            return None;
+        NodeKind::Response => {
+            Node::Response { key, title, config: deserialize_at(config, &config_path, problems)? }
         }
+        NodeKind::End => Node::End { key, title, config: deserialize_at(config, &config_path, problems)? },
     })
 }
 

@@ -11,7 +11,7 @@ mod workflow;
 pub use decode::{decode_workflow, Problem};
 pub use node::{
     CalculationConfig, CalculationEngine, CalculationGroup, CalculationItem, ConditionBranches,
-    ConditionConfig, ConditionEngine, EndConfig, GroupBody, GroupType, Node, ResponseConfig,
+    ConditionConfig, ConditionEngine, EndConfig, GroupBody, GroupType, Node, NodeKind, ResponseConfig,
 };
 pub use secrets::MASK;
 pub use status::{ExecutionStatus, Mode};

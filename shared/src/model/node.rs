@@ -45,14 +45,44 @@ pub enum Node {
     },
 }
 
+/// The kinds of node, without their settings: what records, metrics and messages name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeKind {
+    Condition,
+    Calculation,
+    Response,
+    End,
+}
+
+impl NodeKind {
+    /// Every kind, in the order messages list them.
+    pub const ALL: [NodeKind; 4] =
+        [NodeKind::Condition, NodeKind::Calculation, NodeKind::Response, NodeKind::End];
+
+    /// The `type` of a node of this kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeKind::Condition => "condition",
+            NodeKind::Calculation => "calculation",
+            NodeKind::Response => "response",
+            NodeKind::End => "end",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.name() == name)
+    }
+
+    /// The labels of the branches a node of this kind may hold.
+    pub fn branch_labels(self) -> &'static [&'static str] {
+        match self {
+            NodeKind::Condition => &["true", "false"],
+            NodeKind::Calculation | NodeKind::Response | NodeKind::End => &[],
+        }
+    }
+}
+
 impl Node {
-    /// Every node type name.
-    pub const TYPES: &'static [&'static str] = &["condition", "calculation", "response", "end"];
-
-    /// Node types that hold `branches`, with the labels each accepts.
-    pub const BRANCH_LABELS: &'static [(&'static str, &'static [&'static str])] =
-        &[("condition", &["true", "false"])];
-
     pub fn key(&self) -> &str {
         match self {
             Node::Condition { key, .. }
@@ -62,13 +92,26 @@ impl Node {
         }
     }
 
-    pub fn type_name(&self) -> &'static str {
+    pub fn title(&self) -> Option<&str> {
         match self {
-            Node::Condition { .. } => "condition",
-            Node::Calculation { .. } => "calculation",
-            Node::Response { .. } => "response",
-            Node::End { .. } => "end",
+            Node::Condition { title, .. }
+            | Node::Calculation { title, .. }
+            | Node::Response { title, .. }
+            | Node::End { title, .. } => title.as_deref(),
         }
+    }
+
+    pub fn kind(&self) -> NodeKind {
+        match self {
+            Node::Condition { .. } => NodeKind::Condition,
+            Node::Calculation { .. } => NodeKind::Calculation,
+            Node::Response { .. } => NodeKind::Response,
+            Node::End { .. } => NodeKind::End,
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        self.kind().name()
     }
 
     /// The labelled sequences under this node, in a fixed order.
@@ -79,6 +122,19 @@ impl Node {
             }
             _ => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_one_name() {
+        for kind in NodeKind::ALL {
+            assert_eq!(NodeKind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(NodeKind::from_name("loop"), None);
     }
 }
 

@@ -8,22 +8,23 @@ use std::time::Instant;
 
 use chrono::Utc;
 use futures_util::FutureExt;
+use hookflow_shared::compiled::{CompiledNode, CompiledWorkflow};
 use hookflow_shared::execution::{ExecutionRecord, ExecutionRequest, JobRecord};
-use hookflow_shared::model::{ExecutionStatus, Node, WorkflowDefinition};
-use hookflow_shared::reply::Reply;
+use hookflow_shared::model::ExecutionStatus;
 use hookflow_shared::template::Variables;
 use serde_json::{Map, Value};
 use tracing::Instrument;
 
 use crate::metrics::WorkerMetrics;
-use crate::nodes::{self, Next, NodeResult};
+use crate::nodes::{self, Answer, Next, NodeResult};
 
 /// How an execution ended.
 #[derive(Debug)]
 pub struct Outcome {
+    /// Its record; `response` is filled in by whoever answers the caller.
     pub record: ExecutionRecord,
     /// The Response node's answer, when one ran.
-    pub reply: Option<Reply>,
+    pub answer: Option<Answer>,
 }
 
 /// Where the walk stands.
@@ -39,7 +40,7 @@ struct State<'a> {
     jobs: Vec<JobRecord>,
     jobs_by_key: Map<String, Value>,
     scopes: Map<String, Value>,
-    reply: Option<Reply>,
+    answer: Option<Answer>,
     metrics: &'a WorkerMetrics,
     /// The node being run, to name it if it panics.
     running: Option<&'a str>,
@@ -49,10 +50,10 @@ struct State<'a> {
     deadline: Option<tokio::time::Instant>,
 }
 
-/// Runs `definition` for `request`, stopping at `deadline` (the earlier of the caller's wait
+/// Runs `workflow` for `request`, stopping at `deadline` (the earlier of the caller's wait
 /// and the workflow's `options.timeout`).
 pub async fn run_execution(
-    definition: &WorkflowDefinition,
+    workflow: &CompiledWorkflow,
     request: ExecutionRequest,
     attempt: u32,
     deadline: Option<tokio::time::Instant>,
@@ -64,13 +65,13 @@ pub async fn run_execution(
         jobs: Vec::new(),
         jobs_by_key: Map::new(),
         scopes: Map::new(),
-        reply: None,
+        answer: None,
         metrics,
         running: None,
         deadline,
     };
     let walked = {
-        let walk = walk(&definition.nodes, &mut state);
+        let walk = walk(&workflow.nodes, &mut state);
         let bounded = async {
             match deadline {
                 Some(deadline) => tokio::time::timeout_at(deadline, walk).await.ok(),
@@ -89,11 +90,11 @@ pub async fn run_execution(
             let node = state.running.unwrap_or("?");
             let message = panic_message(panic.as_ref());
             tracing::error!(execution = %request.execution_id, node, panic = ?message, "a node failed unexpectedly");
-            state.reply = None;
+            state.answer = None;
             (ExecutionStatus::Error, Some(format!("node {node}: failed unexpectedly: {message}")))
         }
     };
-    let reply = state.reply.take();
+    let answer = state.answer.take();
     let jobs = state.jobs;
     // The request is done with: its context moves into the record instead of being copied.
     let record = ExecutionRecord {
@@ -104,7 +105,7 @@ pub async fn run_execution(
         status,
         reason,
         context: request.context,
-        response: reply.as_ref().map(|r| serde_json::to_value(r).unwrap_or(Value::Null)),
+        response: None,
         attempts: attempt as i32,
         created_at: request.created_at,
         started_at: Some(started_at),
@@ -113,7 +114,7 @@ pub async fn run_execution(
         replay_of: request.replay_of,
         jobs,
     };
-    Outcome { record, reply }
+    Outcome { record, answer }
 }
 
 /// The text of a panic, shortened: it is stored in the record and may quote caller data.
@@ -123,7 +124,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// Walks one sequence. Boxed because branches recurse.
 fn walk<'s, 'a: 's>(
-    nodes: &'a [Node],
+    nodes: &'a [CompiledNode],
     state: &'s mut State<'a>,
 ) -> Pin<Box<dyn Future<Output = Flow> + Send + 's>> {
     Box::pin(async move {
@@ -131,7 +132,7 @@ fn walk<'s, 'a: 's>(
             if state.deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
                 return Flow::Stop { status: ExecutionStatus::Aborted, reason: Some("timeout".into()) };
             }
-            state.running = Some(node.key());
+            state.running = Some(&node.key);
             let started = Instant::now();
             let started_at = Utc::now();
             let NodeResult { status, result, next } = {
@@ -141,16 +142,16 @@ fn walk<'s, 'a: 's>(
                     scopes: &state.scopes,
                 };
                 let span = match hookflow_shared::telemetry::enabled() {
-                    true => tracing::info_span!("node", node = node.key(), r#type = node.type_name()),
+                    true => tracing::info_span!("node", node = %node.key, r#type = node.kind.name()),
                     false => tracing::Span::none(),
                 };
-                nodes::run(node, &variables, state.request).instrument(span).await
+                nodes::run(node, &variables).instrument(span).await
             };
-            state.metrics.observe_node(node.type_name(), started.elapsed());
-            state.jobs_by_key.insert(node.key().to_owned(), result.clone());
+            state.metrics.observe_node(node.kind.name(), started.elapsed());
+            state.jobs_by_key.insert(node.key.clone(), result.clone());
             state.jobs.push(JobRecord {
-                node_key: node.key().to_owned(),
-                node_type: node.type_name().to_owned(),
+                node_key: node.key.clone(),
+                node_type: node.kind.name().to_owned(),
                 status,
                 result,
                 started_at,
@@ -163,8 +164,8 @@ fn walk<'s, 'a: 's>(
                         return Flow::Stop { status, reason };
                     }
                 }
-                Next::Reply(reply) => {
-                    state.reply = Some(reply);
+                Next::Answer(answer) => {
+                    state.answer = Some(answer);
                     return Flow::Stop { status: ExecutionStatus::Resolved, reason: None };
                 }
                 Next::Stop { status, reason } => return Flow::Stop { status, reason },
@@ -202,8 +203,9 @@ mod tests {
             json!({"key": "wf-1", "sync": true, "trigger": {"type": "webhook"}, "nodes": nodes}),
         )
         .unwrap();
+        let workflow = CompiledWorkflow::compile(std::sync::Arc::new(definition));
         let metrics = WorkerMetrics::new(&prometheus::Registry::new()).unwrap();
-        run_execution(&definition, request(body), 1, None, &metrics).await
+        run_execution(&workflow, request(body), 1, None, &metrics).await
     }
 
     fn keys(outcome: &Outcome) -> Vec<&str> {
@@ -298,12 +300,12 @@ mod tests {
         )
         .await;
         assert_eq!(keys(&outcome), vec!["r"]);
-        let reply = outcome.reply.unwrap();
-        assert_eq!(reply.status_code, 201);
-        assert_eq!(reply.body, json!({"id": 9}));
-        assert_eq!(reply.headers[0].value, "id-9");
+        let answer = outcome.answer.unwrap();
+        assert_eq!(answer.status_code, 201);
+        assert_eq!(answer.body, json!({"id": 9}));
+        assert_eq!(answer.headers[0].value, "id-9");
         assert_eq!(outcome.record.status, ExecutionStatus::Resolved);
-        assert!(outcome.record.response.is_some());
+        assert_eq!(outcome.record.jobs[0].result, Value::Null, "the answer is stored once, as the response");
     }
 
     #[tokio::test]

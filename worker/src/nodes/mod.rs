@@ -1,27 +1,33 @@
-//! What each node type does. A node gets the execution's variables and returns its job's
+//! What each node kind does. A node gets the execution's variables and returns its job's
 //! status and result, and where the flow goes next.
 
 mod calculation;
 mod calculators;
 mod condition;
-mod end;
 mod response;
 mod scripted;
 
-use hookflow_shared::execution::ExecutionRequest;
-use hookflow_shared::model::{ExecutionStatus, Node};
-use hookflow_shared::reply::Reply;
+use hookflow_shared::compiled::{Action, CompiledNode};
+use hookflow_shared::model::{ExecutionStatus, Header};
 use hookflow_shared::template::Variables;
 use serde_json::{json, Value};
+
+/// What a Response node answers; the pool makes it the caller's reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub status_code: u16,
+    pub headers: Vec<Header>,
+    pub body: Value,
+}
 
 /// Where the flow goes after a node.
 pub enum Next<'n> {
     /// The next node of the same sequence.
     Continue,
     /// Into this branch; afterwards, the node after the branching node.
-    Branch(&'n [Node]),
+    Branch(&'n [CompiledNode]),
     /// Answer the caller and end the execution (resolved).
-    Reply(Reply),
+    Answer(Answer),
     /// End the whole execution.
     Stop { status: ExecutionStatus, reason: Option<String> },
 }
@@ -50,15 +56,15 @@ impl<'n> NodeResult<'n> {
 }
 
 /// Runs one node.
-pub async fn run<'n>(
-    node: &'n Node,
-    variables: &Variables<'_>,
-    request: &ExecutionRequest,
-) -> NodeResult<'n> {
-    match node {
-        Node::Condition { key, config, branches, .. } => condition::run(key, config, branches, variables),
-        Node::Calculation { key, config, .. } => calculation::run(key, config, variables),
-        Node::Response { key, config, .. } => response::run(key, config, variables, request),
-        Node::End { config, .. } => end::run(config),
+pub async fn run<'n>(node: &'n CompiledNode, variables: &Variables<'_>) -> NodeResult<'n> {
+    match &node.action {
+        Action::Condition(condition) => condition::run(&node.key, condition, variables),
+        Action::Calculation(evaluation) => calculation::run(&node.key, evaluation, variables),
+        Action::Response(answer) => response::run(&node.key, answer, variables),
+        Action::End(status) => NodeResult {
+            status: *status,
+            result: Value::Null,
+            next: Next::Stop { status: *status, reason: None },
+        },
     }
 }

@@ -1,39 +1,34 @@
-//! `response`: renders status, headers and body, answers the sync caller and ends the
-//! execution. Rendered header values are checked again (data may carry CR/LF).
+//! `response`: renders status, headers and body into the answer for the sync caller and ends
+//! the execution. Rendered header values are checked again (data may carry CR/LF). Like
+//! NocoBase's, the node has no result of its own: what it answered is the execution's
+//! `response`.
 
-use hookflow_shared::execution::ExecutionRequest;
-use hookflow_shared::model::{is_valid_header_value, Header, ResponseConfig};
-use hookflow_shared::reply::Reply;
+use hookflow_shared::compiled;
+use hookflow_shared::model::{is_valid_header_value, Header};
 use hookflow_shared::template::Variables;
-use serde_json::json;
+use serde_json::Value;
 
-use super::{Next, NodeResult};
+use super::{Answer, Next, NodeResult};
 
-pub fn run<'n>(
-    key: &str,
-    config: &ResponseConfig,
-    variables: &Variables<'_>,
-    request: &ExecutionRequest,
-) -> NodeResult<'n> {
-    let mut headers = Vec::with_capacity(config.headers.len());
-    for header in &config.headers {
-        let value = match variables.render_text(&header.value) {
-            Ok(value) => value.into_owned(),
-            Err(error) => return NodeResult::error(key, format!("header {:?}: {error}", header.name)),
+pub fn run<'n>(key: &str, answer: &compiled::Answer, variables: &Variables<'_>) -> NodeResult<'n> {
+    let mut headers = Vec::with_capacity(answer.headers.len());
+    for (name, template) in &answer.headers {
+        let value = match variables.render_text(template) {
+            Ok(value) => value,
+            Err(error) => return NodeResult::error(key, format!("header {name:?}: {error}")),
         };
         if !is_valid_header_value(&value) {
             return NodeResult::error(
                 key,
-                format!("header {:?} rendered to a value with CR, LF or control characters", header.name),
+                format!("header {name:?} rendered to a value with CR, LF or control characters"),
             );
         }
-        headers.push(Header { name: header.name.clone(), value });
+        headers.push(Header { name: name.clone(), value });
     }
-    let body = match variables.render_value(&config.body) {
+    let body = match variables.render(&answer.body) {
         Ok(body) => body,
         Err(error) => return NodeResult::error(key, format!("body: {error}")),
     };
-    let result = json!({ "statusCode": config.status_code, "headers": headers, "body": body });
-    let reply = Reply { execution_id: request.execution_id, status_code: config.status_code, headers, body };
-    NodeResult::resolved(result, Next::Reply(reply))
+    let answer = Answer { status_code: answer.status_code, headers, body };
+    NodeResult::resolved(Value::Null, Next::Answer(answer))
 }

@@ -6,7 +6,8 @@
 use actix_web::http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use actix_web::http::StatusCode;
 use actix_web::HttpResponse;
-use hookflow_shared::model::{is_valid_header_value, Header, TriggerResponse};
+use hookflow_shared::catalog::LiveWorkflow;
+use hookflow_shared::model::{is_valid_header_value, Header};
 use hookflow_shared::template::Variables;
 use serde_json::{Map, Value};
 
@@ -14,23 +15,22 @@ use serde_json::{Map, Value};
 /// execution is queued whatever this gives, so a value that cannot be rendered is not an
 /// error for the caller: a header that renders to CR/LF is left out, and a body past the
 /// render limit is sent as configured; both are logged.
-pub fn render_trigger_response(configured: &TriggerResponse, context: &Value) -> (Vec<Header>, Value) {
+pub fn render_trigger_response(workflow: &LiveWorkflow, context: &Value) -> (Vec<Header>, Value) {
     let empty = Map::new();
     let variables = Variables { context, jobs: &empty, scopes: &empty };
-    let mut headers = Vec::with_capacity(configured.headers.len());
-    for header in &configured.headers {
-        match variables.render_text(&header.value) {
-            Ok(value) if is_valid_header_value(&value) => {
-                headers.push(Header { name: header.name.clone(), value: value.into_owned() })
-            }
+    let compiled = &workflow.compiled.async_response;
+    let mut headers = Vec::with_capacity(compiled.headers.len());
+    for (name, template) in &compiled.headers {
+        match variables.render_text(template) {
+            Ok(value) if is_valid_header_value(&value) => headers.push(Header { name: name.clone(), value }),
             _ => {
-                tracing::warn!(header = %header.name, "trigger response header left out: its value did not render to a valid header")
+                tracing::warn!(header = %name, "trigger response header left out: its value did not render to a valid header")
             }
         }
     }
-    let body = variables.render_value(&configured.body).unwrap_or_else(|error| {
+    let body = variables.render(&compiled.body).unwrap_or_else(|error| {
         tracing::warn!(%error, "trigger response body sent unrendered");
-        configured.body.clone()
+        workflow.definition.trigger.response.body.clone()
     });
     (headers, body)
 }

@@ -306,7 +306,7 @@ fn duplicate_answer(
         (_, KeyState::Pending, _) => return Err(in_progress(held.execution_id)),
         (Mode::Async, KeyState::Answered, _) => {
             let configured = &workflow.definition.trigger.response;
-            let (headers, body) = answer::render_trigger_response(configured, context);
+            let (headers, body) = answer::render_trigger_response(workflow, context);
             answer::build(configured.status_code, &headers, &body)
         }
         (Mode::Sync, KeyState::Answered, Some(stored)) => {
