@@ -4,6 +4,8 @@
 #
 #   1. embedded, sync          2. embedded, async
 #   3. distributed, async      4. distributed, sync (one ingress, two workers)
+#   5. embedded, sync, with a math.js calculation (bench/workflows/bench-mathjs.json)
+#   6. embedded, sync, the same calculation on Hookflow's `expression` engine
 #   a. Node-RED (http in → switch → change → http response), pinned in bench/nodered
 #   b. the limit: bench/src/bin/actix_limit.rs (parse, check, answer; no queue)
 #   and RabbitMQ's own confirmed-publish rate (bench/src/bin/broker_confirms.rs)
@@ -11,6 +13,10 @@
 # Each run is bounded: BENCH_DURATION seconds (default 10) after a BENCH_WARMUP-second warm-up
 # (default 3), at each of BENCH_CONNECTIONS (default "16 64"). Prints a markdown table and
 # writes it to bench/results/latest.md. Loopback only.
+#
+# BENCH_ONLY=embedded skips Node-RED and the distributed scenarios. BENCH_BASELINE_REV=<commit>
+# also builds that commit's ingress and measures scenario 1 on it in the same run
+# ("1. embedded, sync @<commit>"), to compare a change with what it changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -19,6 +25,8 @@ DURATION="${BENCH_DURATION:-10}"
 WARMUP="${BENCH_WARMUP:-3}"
 CONNECTIONS="${BENCH_CONNECTIONS:-16 64}"
 THREADS="${BENCH_THREADS:-2}"
+ONLY="${BENCH_ONLY:-all}"
+BASELINE_REV="${BENCH_BASELINE_REV:-}"
 work=/var/tmp/hookflow-bench
 rm -rf "$work" && mkdir -p "$work"
 
@@ -32,7 +40,17 @@ eval "$(scripts/services.sh)"
 log "building release binaries"
 cargo build --release --bins >&2
 bin="$CARGO_TARGET_DIR/release"
-if [ ! -d bench/nodered/node_modules/node-red ]; then
+if [ -n "$BASELINE_REV" ]; then
+  log "building the ingress of $BASELINE_REV"
+  rm -rf "$work/baseline-src" && git worktree prune
+  git worktree add -q --detach "$work/baseline-src" "$BASELINE_REV" >&2
+  (cd "$work/baseline-src" && cargo build --release -p hookflow-ingress --bin ingress >&2)
+  cp "$bin/ingress" "$work/ingress-baseline"
+  git worktree remove --force "$work/baseline-src"
+  # The current tree's binaries again (the shared target dir now holds the baseline's).
+  cargo build --release --bins >&2
+fi
+if [ "$ONLY" = all ] && [ ! -d bench/nodered/node_modules/node-red ]; then
   log "installing Node-RED (pinned in bench/nodered/package.json)"
   (cd bench/nodered && npm install --no-audit --no-fund --loglevel=error >&2)
 fi
@@ -145,13 +163,15 @@ wait_for http://127.0.0.1:18080/
 measure "limit: minimal actix-web" http://127.0.0.1:18080/hook actix
 stop_all
 
-log "baseline: Node-RED"
-(cd bench/nodered && rm -rf .node-red && mkdir -p .node-red && cp flows.json .node-red/)
-start node-red node bench/nodered/node_modules/node-red/red.js --settings bench/nodered/settings.js \
-  --userDir bench/nodered/.node-red
-wait_for http://127.0.0.1:18081/hook
-measure "Node-RED 4.1.8" http://127.0.0.1:18081/hook node-red
-stop_all
+if [ "$ONLY" = all ]; then
+  log "baseline: Node-RED"
+  (cd bench/nodered && rm -rf .node-red && mkdir -p .node-red && cp flows.json .node-red/)
+  start node-red node bench/nodered/node_modules/node-red/red.js --settings bench/nodered/settings.js \
+    --userDir bench/nodered/.node-red
+  wait_for http://127.0.0.1:18081/hook
+  measure "Node-RED 4.1.8" http://127.0.0.1:18081/hook node-red
+  stop_all
+fi
 
 # --- Hookflow embedded --------------------------------------------------------------------------
 embedded_env=(HOOKFLOW_LISTEN=127.0.0.1:13100 HOOKFLOW_METRICS_LISTEN=127.0.0.1:13101
@@ -167,8 +187,30 @@ wait_for http://127.0.0.1:13100/healthz
 measure "2. embedded, async" http://127.0.0.1:13100/api/webhook:trigger/bench-async ingress
 check_lost "2. embedded, async" sqlite_count
 stop_all
+for engine in mathjs expression; do
+  start ingress env -u HOOKFLOW_AMQP_URL -u HOOKFLOW_REDIS_URL "${embedded_env[@]}" "$bin/ingress"
+  wait_for http://127.0.0.1:13100/healthz
+  case $engine in mathjs) name="5. embedded, sync, math.js";; *) name="6. embedded, sync, expression engine";; esac
+  measure "$name" "http://127.0.0.1:13100/api/webhook:trigger/bench-$engine" ingress
+  stop_all
+done
+if [ -n "$BASELINE_REV" ]; then
+  rm -f "$work/embedded.db"*
+  # An older ingress reads only the workflows it understands: give it the reference one alone.
+  mkdir -p "$work/baseline-workflows" && cp bench/workflows/bench-sync.json "$work/baseline-workflows/"
+  start ingress env -u HOOKFLOW_AMQP_URL -u HOOKFLOW_REDIS_URL "${embedded_env[@]}" \
+    HOOKFLOW_WORKFLOWS_DIR="$work/baseline-workflows" HOOKFLOW_DATABASE_URL="sqlite://$work/baseline.db?mode=rwc" \
+    "$work/ingress-baseline"
+  wait_for http://127.0.0.1:13100/healthz
+  measure "1. embedded, sync @$BASELINE_REV" http://127.0.0.1:13100/api/webhook:trigger/bench-sync ingress
+  stop_all
+fi
+if [ "$ONLY" != all ]; then
+  lost_line+=("distributed scenarios and Node-RED skipped (BENCH_ONLY=$ONLY)")
+fi
 
 # --- Hookflow distributed -------------------------------------------------------------------
+if [ "$ONLY" = all ]; then
 su postgres -c "psql -qc 'DROP DATABASE IF EXISTS hookflow_bench WITH (FORCE)' -c 'CREATE DATABASE hookflow_bench OWNER hookflow'" >&2
 bench_db="${HOOKFLOW_DATABASE_URL%/*}/hookflow_bench"
 # A fresh internal key per run: every process of the run shares it, nothing else needs it.
@@ -194,11 +236,14 @@ start_distributed
 measure "4. distributed, sync" http://127.0.0.1:13200/api/webhook:trigger/bench-sync ingress worker-1 worker-2
 stop_all
 
+fi
+
 # --- the broker's own ceiling ----------------------------------------------------------------------
 # The message size of a queued reference execution (its envelope as the ingress sends it).
 envelope_bytes=700
 broker_lines=()
 for conns in $CONNECTIONS; do
+  [ "$ONLY" = all ] || break
   line=$("$bin/broker-confirms" "$HOOKFLOW_AMQP_URL" "$envelope_bytes" "$conns" "$DURATION")
   broker_lines+=("$conns	$(echo "$line" | sed -n 's/.*: \([0-9]*\) msg\/s/\1/p')")
   log "broker, $conns in flight: $line"
