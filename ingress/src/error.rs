@@ -4,6 +4,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use hookflow_shared::model::Problem;
+use hookflow_shared::nocobase::ImportProblem;
 use hookflow_shared::signature::SignatureError;
 use hookflow_shared::storage::StorageError;
 use serde_json::json;
@@ -35,6 +36,9 @@ pub enum ApiError {
     Conflict(String),
     #[error("the workflow definition has {} problem(s)", .0.len())]
     Invalid(Vec<Problem>),
+    /// A NocoBase workflow that cannot be imported: problems name NocoBase's nodes.
+    #[error("the NocoBase workflow cannot be imported: {} problem(s)", .0.len())]
+    ImportInvalid(Vec<ImportProblem>),
     #[error("{}", .0.message())]
     Unavailable(Unavailable),
     #[error("the workflow did not answer in time")]
@@ -99,7 +103,8 @@ impl ApiError {
             Self::DuplicateInProgress => "duplicate_in_progress",
             Self::BadRequest(_) => "bad_request",
             Self::Conflict(_) => "conflict",
-            Self::Invalid(_) => "validation_failed",
+            // One code for every refused definition, whatever it was written in.
+            Self::Invalid(_) | Self::ImportInvalid(_) => "validation_failed",
             Self::Unavailable(why) => why.code(),
             Self::Timeout => "timeout",
             Self::Internal(_) => "internal",
@@ -133,7 +138,7 @@ impl ResponseError for ApiError {
             Self::IpNotAllowed => StatusCode::FORBIDDEN,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Conflict(_) | Self::DuplicateInProgress => StatusCode::CONFLICT,
-            Self::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Invalid(_) | Self::ImportInvalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -145,8 +150,10 @@ impl ResponseError for ApiError {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         }
         let mut body = json!({ "error": { "code": self.code(), "message": self.to_string() } });
-        if let Self::Invalid(problems) = self {
-            body["error"]["problems"] = json!(problems);
+        match self {
+            Self::Invalid(problems) => body["error"]["problems"] = json!(problems),
+            Self::ImportInvalid(problems) => body["error"]["problems"] = json!(problems),
+            _ => {}
         }
         let mut response = HttpResponse::build(self.status_code());
         match self {

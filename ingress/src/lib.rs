@@ -8,8 +8,10 @@
 //! - [`error`]: the one mapping from failures to JSON HTTP answers.
 //! - [`workflows`], [`workflow_files`]: saving workflows (API and files alike).
 //! - [`limits`]: how much work one ingress takes on at once.
+//! - [`cli`]: the subcommands that are not the server (`import`, `--help`).
 //! - [`metrics`], [`state`]: what handlers share.
 
+pub mod cli;
 pub mod error;
 pub mod limits;
 pub mod metrics;

@@ -1,8 +1,9 @@
 //! The `ingress` binary: configuration from the environment, then [`Application`] until
 //! SIGINT/SIGTERM. `ingress healthcheck` asks a running ingress's `/readyz` (for a container's
-//! `HEALTHCHECK`) and exits 0 when it is ready.
+//! `HEALTHCHECK`) and exits 0 when it is ready; `ingress import FILE` prints the Hookflow
+//! definition of a NocoBase workflow (`hookflow_ingress::cli`); `ingress --help` lists them.
 
-use hookflow_ingress::Application;
+use hookflow_ingress::{cli, Application};
 use hookflow_shared::config::Config;
 use mimalloc::MiMalloc;
 
@@ -15,6 +16,16 @@ static GLOBAL: MiMalloc = MiMalloc;
 // (the worker pool, the recorder, broker and Redis I/O) would otherwise share a single one.
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        // Before the configuration: converting a file needs none.
+        Some("import") => std::process::exit(cli::import(&args[1..])),
+        Some("-h" | "--help" | "help") => {
+            print!("{}", cli::USAGE);
+            return Ok(());
+        }
+        _ => {}
+    }
     let config = Config::from_env()?;
     if std::env::args().nth(1).as_deref() == Some("healthcheck") {
         return hookflow_shared::ops::healthcheck(&config);

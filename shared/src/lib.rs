@@ -3,6 +3,7 @@
 //! Layout:
 //! - [`config`]: typed settings from the defaults file and `HOOKFLOW_*` variables.
 //! - [`model`]: workflow definitions, nodes, validation, statuses.
+//! - [`nocobase`]: NocoBase workflows imported into definitions and exported back.
 //! - [`compiled`]: workflow versions compiled once for executions to run.
 //! - [`path`], [`qs`], [`template`], [`expression`], [`js_value`]: reading values out of
 //!   requests and workflow variables, with NocoBase's JavaScript rules.
@@ -44,6 +45,7 @@ pub mod json_cost;
 pub mod logging;
 pub mod message_auth;
 pub mod model;
+pub mod nocobase;
 pub mod ops;
 pub mod path;
 pub mod qs;

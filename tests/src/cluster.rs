@@ -22,7 +22,7 @@ fn required_env(name: &str) -> String {
 }
 
 /// A binary built next to the test executable (`cargo build --workspace --bins`).
-fn binary(name: &str) -> PathBuf {
+pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let path = exe.parent().and_then(|deps| deps.parent()).expect("target dir").join(name);
     assert!(path.exists(), "{} is missing: build it first (cargo build --workspace --bins)", path.display());

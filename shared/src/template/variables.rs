@@ -302,6 +302,18 @@ mod tests {
     }
 
     #[test]
+    fn json_templates_case() {
+        // NocoBase's `json-templates` test: `{name: '{{id}}-{{name}}.', age: 18}`.
+        let context = json!({"name": "test", "id": 1});
+        let (jobs, scopes) = (Map::new(), Map::new());
+        let v = Variables { context: &context, jobs: &jobs, scopes: &scopes };
+        let template = Template::compile(&json!({"name": "{{$context.id}}-{{$context.name}}.", "age": 18}));
+        assert_eq!(v.render(&template).unwrap(), json!({"name": "1-test.", "age": 18}));
+        let output = Template::compile(&json!("{{$context.id}}"));
+        assert_eq!(v.render(&output).unwrap(), json!(1), "a lone placeholder keeps its number");
+    }
+
+    #[test]
     fn object_keys_and_nesting() {
         with_vars(|v| {
             let rendered = r(v, json!({"k_{{$context.query.id}}": ["{{$context.body.amount}}", true, 1]}));

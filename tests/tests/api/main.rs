@@ -6,6 +6,7 @@ mod bodies;
 mod engines;
 mod hardening;
 mod idempotency;
+mod nocobase_import;
 mod parsing;
 mod replay;
 mod service;

@@ -1,10 +1,11 @@
-//! `/api/workflows*`: create, list, read, replace (new version), patch, delete, versions.
-//! Bodies are JSON, or YAML with a YAML content type.
+//! `/api/workflows*`: create, list, read (`?format=nocobase`: NocoBase's shape), replace (new
+//! version), patch, delete, versions. Bodies are JSON, or YAML with a YAML content type.
 
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{web, HttpRequest, HttpResponse};
 use hookflow_shared::model::{decode_workflow, Problem, WorkflowDefinition};
-use hookflow_shared::storage::SaveOutcome;
+use hookflow_shared::nocobase;
+use hookflow_shared::storage::{SaveOutcome, StoredWorkflow};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -26,7 +27,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 /// Parses a request body as JSON, or YAML when the content type says so.
-fn body_value(request: &HttpRequest, body: &[u8]) -> Result<Value, ApiError> {
+pub(super) fn body_value(request: &HttpRequest, body: &[u8]) -> Result<Value, ApiError> {
     let content_type = request.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if content_type.contains("yaml") {
         serde_yaml::from_slice(body).map_err(|e| ApiError::BadRequest(format!("malformed YAML body: {e}")))
@@ -50,14 +51,23 @@ async fn create(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let definition = decode(body_value(&request, &body)?)?;
+    let stored = create_new(&state, definition).await?;
+    Ok(HttpResponse::Created().json(to_json(&stored, &state.settings.public_url)))
+}
+
+/// Saves a workflow whose key must be new: creating never replaces.
+pub(super) async fn create_new(
+    state: &AppState,
+    definition: WorkflowDefinition,
+) -> Result<StoredWorkflow, ApiError> {
     if !definition.key.is_empty() && state.storage.get_workflow(&definition.key).await?.is_some() {
         return Err(ApiError::Conflict(format!(
             "a workflow with the key {:?} exists; PUT /api/workflows/{} makes a new version",
             definition.key, definition.key
         )));
     }
-    let (stored, _) = workflows::save(&state, definition).await?;
-    Ok(HttpResponse::Created().json(to_json(&stored, &state.settings.public_url)))
+    let (stored, _) = workflows::save(state, definition).await?;
+    Ok(stored)
 }
 
 async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -66,8 +76,31 @@ async fn list(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, ApiE
     Ok(HttpResponse::Ok().json(json!({ "data": data })))
 }
 
-async fn get(_: Admin, key: web::Path<String>, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+#[derive(Deserialize)]
+struct GetQuery {
+    format: Option<String>,
+}
+
+async fn get(
+    _: Admin,
+    key: web::Path<String>,
+    query: web::Query<GetQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let as_nocobase = match query.format.as_deref() {
+        None => false,
+        Some("nocobase") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "unknown format {other:?}; the one format is \"nocobase\""
+            )))
+        }
+    };
     let stored = state.storage.get_workflow(&key).await?.ok_or_else(|| not_found(&key))?;
+    if as_nocobase {
+        // Secrets stay write-only in every shape.
+        return Ok(HttpResponse::Ok().json(nocobase::export(&stored.definition.masked())));
+    }
     Ok(HttpResponse::Ok().json(to_json(&stored, &state.settings.public_url)))
 }
 

@@ -222,7 +222,7 @@ async fn handle(
     let Some(answer_by) = answer_by else {
         // Rendered before publishing, while the context is at hand; the answer says only that
         // the execution is queued, so it is sent once the queue has confirmed it.
-        let (headers, body) = answer::render_trigger_response(&workflow, &execution.context);
+        let (headers, body) = answer::render_trigger_response(workflow, &execution.context);
         if let Err(unqueued) = publish(state, execution).await {
             // A message the broker may hold still runs: its key then stays pending, for the
             // worker's `started` mark and the record to settle, so a retry cannot run it twice.
