@@ -87,9 +87,13 @@ pub fn number_text(number: f64) -> String {
 
 /// A JSON number as JavaScript writes it (`10.0` is `10`).
 pub fn json_number_text(number: &Number) -> String {
-    match number.as_f64() {
-        Some(float) if number.is_f64() => number_text(float),
-        _ => number.to_string(),
+    // Integers JavaScript holds exactly are written as they are; larger ones as the float
+    // JavaScript would have read (`12345678901234567890` is `12345678901234567000`).
+    const EXACT: u64 = 1 << 53;
+    match (number.as_u64(), number.as_i64()) {
+        (Some(n), _) if n <= EXACT => n.to_string(),
+        (None, Some(n)) if n.unsigned_abs() <= EXACT => n.to_string(),
+        _ => number_text(number.as_f64().unwrap_or(f64::NAN)),
     }
 }
 
@@ -141,7 +145,8 @@ pub fn to_js_string(datum: &Datum<'_>) -> String {
 
 /// JavaScript's white space and line terminators, which `Number("…")` trims.
 fn is_js_space(c: char) -> bool {
-    c.is_whitespace() || c == '\u{feff}'
+    // Rust's white space also counts U+0085 (NEL), which JavaScript does not trim.
+    (c.is_whitespace() && c != '\u{85}') || c == '\u{feff}'
 }
 
 /// `Number("…")`: trimmed, empty is 0, `0x`/`0o`/`0b` integers, `Infinity`, decimal
@@ -223,8 +228,17 @@ fn primitive_number(primitive: &Primitive<'_>) -> f64 {
 }
 
 /// `new Date(v).getTime()`: a Date's time, a number as milliseconds, text as a date; NaN
-/// when it is none of those.
+/// when it is none of those or beyond the ±8.64e15 ms JavaScript dates span.
 pub fn date_time(datum: &Datum<'_>) -> f64 {
+    let time = raw_date_time(datum);
+    if time.abs() <= 8.64e15 {
+        time.trunc()
+    } else {
+        f64::NAN
+    }
+}
+
+fn raw_date_time(datum: &Datum<'_>) -> f64 {
     match datum {
         Datum::Date(date) => date.timestamp_millis() as f64,
         Datum::Undefined => f64::NAN,
@@ -245,9 +259,25 @@ pub fn parse_date(text: &str) -> Option<DateTime<Utc>> {
     if let Ok(date) = DateTime::parse_from_rfc3339(text) {
         return Some(date.with_timezone(&Utc));
     }
+    for format in ["%Y-%m-%dT%H:%M%#z", "%Y-%m-%dT%H:%MZ"] {
+        if let Ok(date) = DateTime::parse_from_str(text, format) {
+            return Some(date.with_timezone(&Utc));
+        }
+    }
     for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S%.f"] {
         if let Ok(date) = NaiveDateTime::parse_from_str(text, format) {
             return Some(date.and_utc());
+        }
+    }
+    // `YYYY` and `YYYY-MM` are the first day of that year or month, UTC.
+    let (year, month) = match text.split_once('-') {
+        Some((year, month)) if month.len() == 2 => (year, month.parse::<u32>().ok()),
+        None => (text, Some(1)),
+        _ => ("", None),
+    };
+    if year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit()) {
+        if let Some(date) = month.and_then(|m| NaiveDate::from_ymd_opt(year.parse().ok()?, m, 1)) {
+            return date.and_hms_opt(0, 0, 0).map(|d| d.and_utc());
         }
     }
     if let Ok(date) = DateTime::parse_from_rfc2822(text) {
@@ -332,6 +362,14 @@ mod tests {
         }
         assert_eq!(json_number_text(&serde_json::from_str("10.0").unwrap()), "10");
         assert_eq!(json_number_text(&serde_json::from_str("42").unwrap()), "42");
+        assert_eq!(
+            json_number_text(&serde_json::from_str("12345678901234567890").unwrap()),
+            "12345678901234567000"
+        );
+        assert_eq!(
+            json_number_text(&serde_json::from_str("-9007199254740992").unwrap()),
+            "-9007199254740992"
+        );
     }
 
     #[test]
@@ -391,6 +429,12 @@ mod tests {
         assert_eq!(date_time(&j(json!("2021-01-01"))), 1609459200000.0);
         assert_eq!(date_time(&j(json!(1609459200000u64))), 1609459200000.0);
         assert!(date_time(&j(json!("abc"))).is_nan());
+        assert_eq!(date_time(&j(json!("2021"))), 1609459200000.0);
+        assert_eq!(date_time(&j(json!("2021-01"))), 1609459200000.0);
+        assert_eq!(date_time(&j(json!("2021-01-01T01:00+01:00"))), 1609459200000.0);
+        assert_eq!(date_time(&j(json!("2021-01-01T00:00Z"))), 1609459200000.0);
+        assert!(date_time(&j(json!(9e15))).is_nan(), "beyond what a Date holds");
+        assert_eq!(date_time(&j(json!(1.7))), 1.0);
         assert!(date_time(&j(json!(""))).is_nan());
     }
 }

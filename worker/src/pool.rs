@@ -236,16 +236,20 @@ async fn handle(shared: &Shared, delivery: Delivery) {
         headers: answer.headers,
         body: answer.body,
     });
-    if mode == Mode::Sync && record.status != ExecutionStatus::Aborted {
-        match &reply_to {
-            Some(reply_to) => {
-                let reply = reply.unwrap_or_else(|| default_reply(&record));
-                answer(shared, &mut record, reply_to, reply, deadline).await;
-            }
-            // Nobody waits (a replay): the record keeps what would have been answered.
-            None => record.response = reply.and_then(|reply| serde_json::to_value(reply).ok()),
+    let aborted = record.status == ExecutionStatus::Aborted;
+    match (&reply_to, mode) {
+        (Some(reply_to), Mode::Sync) if !aborted => {
+            let reply = reply.unwrap_or_else(|| default_reply(&record));
+            answer(shared, &mut record, reply_to, reply, deadline).await;
         }
-    } else if mode == Mode::Sync {
+        // Nobody waits (a sync workflow replayed, which runs async): the record keeps what its
+        // Response node would have answered.
+        (None, _) if !aborted => {
+            record.response = reply.and_then(|reply| serde_json::to_value(reply).ok());
+        }
+        _ => {}
+    }
+    if mode == Mode::Sync && aborted {
         // Never answered from here: whatever the ingress decided (408) can be let go.
         shared.replies.forget(record.id);
     }

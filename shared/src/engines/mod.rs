@@ -22,6 +22,7 @@ pub fn bind_placeholders(expression: &str) -> BoundExpression {
     let text = expression.trim();
     let mut source = String::with_capacity(text.len());
     let mut paths: Vec<String> = Vec::new();
+    let mut indexes: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     let mut rest = text;
     while let Some(open) = rest.find("{{") {
         source.push_str(&rest[..open]);
@@ -32,10 +33,13 @@ pub fn bind_placeholders(expression: &str) -> BoundExpression {
             break;
         };
         let path = after[..close].trim();
+        // JavaScript's `\w` is ASCII: a non-ASCII path is left as text, as in NocoBase.
         let is_path = !path.is_empty()
-            && path.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == '.' || c == '-');
+            && path
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'$' || c == b'.' || c == b'-');
         if is_path {
-            let index = paths.iter().position(|p| p == path).unwrap_or_else(|| {
+            let index = *indexes.entry(path).or_insert_with(|| {
                 paths.push(path.to_owned());
                 paths.len() - 1
             });

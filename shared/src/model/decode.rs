@@ -49,12 +49,43 @@ pub fn decode_workflow(value: Value) -> Result<WorkflowDefinition, Vec<Problem>>
         return Err(problems);
     }
     definition.nodes = nodes;
-    let problems = validate(&definition);
+    let mut problems = validate(&definition);
+    if problems.is_empty() {
+        let depth = serde_json::to_value(&definition).map(|stored| json_depth(&stored)).unwrap_or(usize::MAX);
+        if depth > MAX_STORED_DEPTH {
+            problems.push(Problem::new(
+                "nodes",
+                format!(
+                    "nested {depth} levels deep as stored; a workflow may nest at most {MAX_STORED_DEPTH}"
+                ),
+            ));
+        }
+    }
     if problems.is_empty() {
         Ok(definition)
     } else {
         Err(problems)
     }
+}
+
+/// Deepest nesting of a definition as stored. Storage reads definitions back with serde_json,
+/// which refuses more than 128 levels; one unreadable row would keep every process from
+/// loading its catalog, so a definition is refused well before that.
+pub const MAX_STORED_DEPTH: usize = 100;
+
+/// Nesting depth of a JSON value (a scalar is 1), measured without recursion.
+fn json_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 1usize)];
+    while let Some((value, depth)) = pending.pop() {
+        deepest = deepest.max(depth);
+        match value {
+            Value::Array(items) => pending.extend(items.iter().map(|item| (item, depth + 1))),
+            Value::Object(map) => pending.extend(map.values().map(|item| (item, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 fn decode_sequence(items: Vec<Value>, path: &str, problems: &mut Vec<Problem>) -> Vec<Node> {
@@ -188,6 +219,23 @@ mod tests {
 
     fn paths(result: Result<WorkflowDefinition, Vec<Problem>>) -> Vec<String> {
         result.unwrap_err().into_iter().map(|p| p.path).collect()
+    }
+
+    #[test]
+    fn a_definition_too_deep_to_read_back_is_refused() {
+        // Conditions nested in conditions: each level adds three levels of JSON when stored.
+        let mut nodes = json!([{"key": "leaf", "type": "end"}]);
+        for level in 0..40 {
+            nodes = json!([{"key": format!("c{level}"), "type": "condition",
+                            "config": {"calculation": {"group": {"type": "and", "calculations": []}}},
+                            "branches": {"true": nodes}}]);
+        }
+        let problems = decode_workflow(sync_workflow(nodes)).unwrap_err();
+        assert!(problems.iter().any(|p| p.message.contains("levels deep")), "{problems:?}");
+        let shallow = json!([{"key": "c", "type": "condition",
+            "config": {"calculation": {"group": {"type": "and", "calculations": []}}},
+            "branches": {"true": [{"key": "leaf", "type": "end"}]}}]);
+        assert!(decode_workflow(sync_workflow(shallow)).is_ok());
     }
 
     #[test]

@@ -181,11 +181,12 @@ fn check_node(node: &Node, at: &str, sync: bool, seen: &mut HashSet<String>, pro
                         .push(Problem::new(format!("{cfg}.expression"), "required by the expression engine")),
                 },
                 // Checked when they run, as NocoBase does: a mistake ends the job in `error`.
-                ConditionEngine::MathJs | ConditionEngine::FormulaJs => {
-                    if config.expression.as_deref().is_none_or(|text| text.trim().is_empty()) {
-                        problems.push(Problem::new(format!("{cfg}.expression"), "required by this engine"));
+                ConditionEngine::MathJs | ConditionEngine::FormulaJs => match config.expression.as_deref() {
+                    Some(text) if !text.trim().is_empty() => {
+                        check_script_length(text, &format!("{cfg}.expression"), problems)
                     }
-                }
+                    _ => problems.push(Problem::new(format!("{cfg}.expression"), "required by this engine")),
+                },
             }
         }
         Node::Calculation { config, .. } => match config.engine {
@@ -196,6 +197,7 @@ fn check_node(node: &Node, at: &str, sync: bool, seen: &mut HashSet<String>, pro
                 if config.expression.trim().is_empty() {
                     problems.push(Problem::new(format!("{at}.config.expression"), "must not be empty"));
                 }
+                check_script_length(&config.expression, &format!("{at}.config.expression"), problems);
             }
         },
         Node::Response { config, .. } => {
@@ -247,6 +249,15 @@ fn check_group(group: &GroupBody, path: &str, problems: &mut Vec<Problem>) {
             }
             _ => problems.push(Problem::new(at, "must be either {calculator, operands} or {group}")),
         }
+    }
+}
+
+/// Longest `math.js` / `formula.js` expression accepted: the rest is checked when it runs.
+pub const MAX_SCRIPT_EXPRESSION_BYTES: usize = 64 * 1024;
+
+fn check_script_length(text: &str, at: &str, problems: &mut Vec<Problem>) {
+    if text.len() > MAX_SCRIPT_EXPRESSION_BYTES {
+        problems.push(Problem::new(at, format!("longer than {MAX_SCRIPT_EXPRESSION_BYTES} bytes")));
     }
 }
 

@@ -118,10 +118,20 @@ fn run(value: &Value, lenient: bool) -> Result<Imported, Vec<ImportProblem>> {
         left_out.extend(assembled.problems);
         left_out.extend(refused.values().cloned());
         let found = match validated {
-            Ok(definition) if left_out.is_empty() || lenient => {
+            Ok(mut definition) if left_out.is_empty() || lenient => {
                 let mut all_warnings = warnings;
                 all_warnings.extend(mapping.warnings);
                 all_warnings.extend(assembled.warnings);
+                // A node left out may have guarded what follows it (a rejecting condition, an
+                // `end`, a request that verifies the payment): nothing runs until someone has
+                // looked at what was imported.
+                if !left_out.is_empty() && definition.enabled {
+                    definition.enabled = false;
+                    all_warnings.push(ImportProblem::at(
+                        "enabled",
+                        "imported disabled because nodes were left out: check the workflow, then enable it",
+                    ));
+                }
                 return Ok(Imported {
                     definition,
                     warnings: capped(all_warnings),
@@ -241,6 +251,24 @@ fn trigger(
             return None;
         }
     };
+    // An export masks secrets; importing the mask would lock every caller out (or, saved over
+    // an existing workflow, keep a password nobody chose for it).
+    let masked = |value: Option<&Value>| value.and_then(Value::as_str) == Some(crate::model::MASK);
+    if masked(config.get("basicAuthentication").and_then(|auth| auth.get("password"))) {
+        fatal.push(ImportProblem::at(
+            "config.basicAuthentication.password",
+            "the password was masked by an export: put the real one back before importing",
+        ));
+    }
+    let secrets = config.get("signature").and_then(|s| s.get("secrets")).and_then(Value::as_array);
+    for (i, secret) in secrets.into_iter().flatten().enumerate() {
+        if masked(Some(secret)) {
+            fatal.push(ImportProblem::at(
+                format!("config.signature.secrets[{i}]"),
+                "the secret was masked by an export: put the real one (or its {{$env.NAME}} reference) back",
+            ));
+        }
+    }
     let mut trigger = Map::new();
     trigger.insert("type".into(), Value::String("webhook".into()));
     for (name, value) in config {

@@ -34,7 +34,7 @@ use crate::model::WorkflowDefinition;
 /// text, which serde_json reads to a depth of 128; each level of branches takes three, and a
 /// node's config needs room of its own. It also bounds the recursion of everything that walks
 /// a definition (validation, the worker).
-pub const MAX_BRANCH_DEPTH: usize = 32;
+pub const MAX_BRANCH_DEPTH: usize = 24;
 
 /// Most problems (and warnings) one import reports: a hostile list of a million broken nodes
 /// should not turn into an answer of a million lines.
@@ -62,24 +62,33 @@ impl ImportProblem {
 }
 
 impl std::fmt::Display for ImportProblem {
+    /// One line for a terminal: text from the imported file (ids, titles, type names) has its
+    /// control characters escaped, so a file cannot write escape sequences to an operator's
+    /// screen.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if let Some(id) = &self.node_id {
             let id = match id {
                 Value::String(text) => text.clone(),
                 other => other.to_string(),
             };
-            write!(f, "node {id}")?;
+            write!(f, "node {}", printable(&id))?;
             if let Some(title) = &self.title {
                 write!(f, " {title:?}")?;
             }
             f.write_str(", ")?;
         }
         if self.path.is_empty() {
-            f.write_str(&self.message)
+            f.write_str(&printable(&self.message))
         } else {
-            write!(f, "{}: {}", self.path, self.message)
+            write!(f, "{}: {}", printable(&self.path), printable(&self.message))
         }
     }
+}
+
+fn printable(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] })
+        .collect()
 }
 
 /// A successful import.

@@ -33,7 +33,13 @@ const REJECTING_CONDITION: &str =
 
 pub(super) fn plan(node: &RawNode) -> Plan {
     match node.kind.as_str() {
-        "condition" if is_truthy(node.config.get("rejectOnFalse").unwrap_or(&Value::Null)) => {
+        // In line only where the result is a boolean: with math.js or formula.js, NocoBase runs
+        // branch 1 only for exactly `true` and goes on without it for another truthy value, which
+        // no sequence can say; such a condition keeps its branches and is refused by validation.
+        "condition"
+            if is_truthy(node.config.get("rejectOnFalse").unwrap_or(&Value::Null))
+                && matches!(node.config.get("engine").and_then(Value::as_str), None | Some("basic")) =>
+        {
             Plan::Inline { index: CONDITION_TRUE, accept: condition_index, never_runs: REJECTING_CONDITION }
         }
         "condition" => Plan::Branches { accept: condition_index, unique: true, single: false },
@@ -111,7 +117,8 @@ pub(super) fn map(raw: &RawNode, warnings: &mut Vec<ImportProblem>) -> Result<No
         "condition" => mistake::<ConditionConfig>(raw, &config),
         "calculation" => mistake::<CalculationConfig>(raw, &config),
         "end" => mistake::<EndConfig>(raw, &config),
-        _ => mistake::<ResponseConfig>(raw, &config),
+        "response" => mistake::<ResponseConfig>(raw, &config),
+        _ => None,
     };
     if let Some(problem) = mistake {
         return Err(vec![problem]);

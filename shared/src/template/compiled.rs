@@ -118,14 +118,11 @@ impl Template {
     pub fn compile(value: &Value) -> Self {
         let compiled = match value {
             Value::String(text) => {
-                let mut text = TextTemplate::compile(text);
-                match text.pieces.as_slice() {
-                    [Piece::Text(_)] => return Template::Literal(value.clone()),
-                    [Piece::Value(_)] => match text.pieces.pop() {
-                        Some(Piece::Value(placeholder)) => Template::Whole(placeholder),
-                        _ => unreachable!("matched one placeholder"),
-                    },
-                    _ => Template::Text(text),
+                let text = TextTemplate::compile(text);
+                match <[Piece; 1]>::try_from(text.pieces) {
+                    Ok([Piece::Text(_)]) => return Template::Literal(value.clone()),
+                    Ok([Piece::Value(placeholder)]) => Template::Whole(placeholder),
+                    Err(pieces) => Template::Text(TextTemplate { pieces }),
                 }
             }
             Value::Array(items) => Template::Array(items.iter().map(Template::compile).collect()),

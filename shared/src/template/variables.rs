@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use super::compiled::{Piece, Placeholder, Root, Template, TextTemplate, VariablePath};
 use super::{approx_size, env_vars, Budget, TooLarge};
-use crate::js_value::{iso_string, json_to_string, Datum};
+use crate::js_value::{iso_string, json_to_string, to_js_string, Datum};
 use crate::path::Segment;
 
 /// The values placeholders read during one execution.
@@ -22,38 +22,34 @@ pub struct Variables<'a> {
 }
 
 impl Variables<'_> {
-    /// The value at a path; `undefined` when it is missing.
-    pub fn resolve(&self, path: &VariablePath) -> Datum<'_> {
-        let (start, steps): (Cow<'_, Value>, &[Segment]) = match path.root {
-            Root::Context => (Cow::Borrowed(self.context), &path.steps),
-            Root::Jobs => match in_map(self.jobs, &path.steps) {
-                Some(found) => found,
-                None => return Datum::Undefined,
-            },
-            Root::Scopes => match in_map(self.scopes, &path.steps) {
-                Some(found) => found,
-                None => return Datum::Undefined,
-            },
-            Root::Env => match in_map(env_vars(), &path.steps) {
-                Some(found) => found,
-                None => return Datum::Undefined,
-            },
+    /// The value at a path; `undefined` when it is missing. An array column built on the way
+    /// counts against the rendering limit like any copy.
+    pub fn resolve(&self, path: &VariablePath) -> Result<Datum<'_>, TooLarge> {
+        self.resolve_within(path, &mut Budget::new())
+    }
+
+    fn resolve_within(&self, path: &VariablePath, budget: &mut Budget) -> Result<Datum<'_>, TooLarge> {
+        let found = match path.root {
+            Root::Context => Some((Cow::Borrowed(self.context), path.steps.as_slice())),
+            Root::Jobs => in_map(self.jobs, &path.steps),
+            Root::Scopes => in_map(self.scopes, &path.steps),
+            Root::Env => in_map(env_vars(), &path.steps),
             Root::System => {
-                return match path.steps.as_slice() {
+                return Ok(match path.steps.as_slice() {
                     [Segment::Key(name)] if name == "now" => Datum::Date(chrono::Utc::now()),
                     _ => Datum::Undefined,
-                }
+                })
             }
-            Root::Unknown => return Datum::Undefined,
+            Root::Unknown => None,
         };
-        let mut value = start;
+        let Some((mut value, steps)) = found else { return Ok(Datum::Undefined) };
         for segment in steps {
-            match step(value, segment) {
+            match step(value, segment, budget)? {
                 Some(next) => value = next,
-                None => return Datum::Undefined,
+                None => return Ok(Datum::Undefined),
             }
         }
-        Datum::Json(value)
+        Ok(Datum::Json(value))
     }
 
     /// Renders a template as JSON: a Date as ISO-8601 text, an undefined value left out of
@@ -68,7 +64,7 @@ impl Variables<'_> {
         let mut budget = Budget::new();
         match template {
             Template::Whole(placeholder) => {
-                let value = self.value_of(placeholder);
+                let value = self.value_of(placeholder, &mut budget)?;
                 charge_datum(&value, &mut budget)?;
                 Ok(value)
             }
@@ -82,11 +78,11 @@ impl Variables<'_> {
     }
 
     /// A placeholder's value: its path's, or its default text when the path is undefined.
-    fn value_of(&self, placeholder: &Placeholder) -> Datum<'_> {
-        match (self.resolve(&placeholder.path), &placeholder.default) {
+    fn value_of(&self, placeholder: &Placeholder, budget: &mut Budget) -> Result<Datum<'_>, TooLarge> {
+        Ok(match (self.resolve_within(&placeholder.path, budget)?, &placeholder.default) {
             (Datum::Undefined, Some(default)) => Datum::Json(Cow::Owned(Value::String(default.clone()))),
             (value, _) => value,
-        }
+        })
     }
 
     fn json_within(&self, template: &Template, budget: &mut Budget) -> Result<Value, TooLarge> {
@@ -102,7 +98,7 @@ impl Variables<'_> {
                 Some(value.clone())
             }
             Template::Whole(placeholder) => {
-                let value = self.value_of(placeholder);
+                let value = self.value_of(placeholder, budget)?;
                 charge_datum(&value, budget)?;
                 value.into_json()
             }
@@ -117,7 +113,7 @@ impl Variables<'_> {
             Template::Object(entries) => {
                 let mut out = Map::with_capacity(entries.len());
                 for (key, item) in entries {
-                    let key = self.text_within(key, budget)?;
+                    let key = self.key_within(key, budget)?;
                     if let Some(value) = self.optional_json(item, budget)? {
                         out.insert(key, value);
                     }
@@ -125,6 +121,17 @@ impl Variables<'_> {
                 Some(Value::Object(out))
             }
         })
+    }
+
+    /// An object key: a key that is one placeholder takes its value as JavaScript makes a
+    /// property name of it (`null` → `"null"`), any other is rendered as text.
+    fn key_within(&self, template: &TextTemplate, budget: &mut Budget) -> Result<String, TooLarge> {
+        if let [Piece::Value(placeholder)] = template.pieces.as_slice() {
+            let value = self.value_of(placeholder, budget)?;
+            charge_datum(&value, budget)?;
+            return Ok(to_js_string(&value));
+        }
+        self.text_within(template, budget)
     }
 
     fn text_within(&self, template: &TextTemplate, budget: &mut Budget) -> Result<String, TooLarge> {
@@ -135,7 +142,10 @@ impl Variables<'_> {
                     budget.charge(text.len())?;
                     out.push_str(text);
                 }
-                Piece::Value(placeholder) => append_text(&mut out, &self.value_of(placeholder), budget)?,
+                Piece::Value(placeholder) => {
+                    let value = self.value_of(placeholder, budget)?;
+                    append_text(&mut out, &value, budget)?
+                }
             }
         }
         Ok(out)
@@ -190,35 +200,49 @@ fn in_map<'v, 's>(
 /// One step of lodash's `get`, with NocoBase's array columns: a key that is not a position,
 /// applied to an array, collects that key of every item (arrays among them flattened one
 /// level). `length` of an array or a string is its length.
-fn step<'v>(value: Cow<'v, Value>, segment: &Segment) -> Option<Cow<'v, Value>> {
+fn step<'v>(
+    value: Cow<'v, Value>,
+    segment: &Segment,
+    budget: &mut Budget,
+) -> Result<Option<Cow<'v, Value>>, TooLarge> {
     let special = match (value.as_ref(), segment) {
         (Value::Array(items), Segment::Key(key)) if key == "length" => Some(Value::from(items.len())),
         (Value::String(text), Segment::Key(key)) if key == "length" => {
             Some(Value::from(text.encode_utf16().count()))
         }
-        (Value::Array(items), Segment::Key(key)) => Some(column(items, key)),
+        (Value::Array(items), Segment::Key(key)) => Some(column(items, key, budget)?),
         _ => None,
     };
     if let Some(special) = special {
-        return Some(Cow::Owned(special));
+        return Ok(Some(Cow::Owned(special)));
     }
-    match value {
+    Ok(match value {
         Cow::Borrowed(value) => crate::path::step(value, segment).map(Cow::Borrowed),
         Cow::Owned(value) => crate::path::step(&value, segment).cloned().map(Cow::Owned),
-    }
+    })
 }
 
-fn column(items: &[Value], key: &str) -> Value {
-    let mut out = Vec::with_capacity(items.len());
+/// The column `key` of `items`, each copy charged before it is made.
+fn column(items: &[Value], key: &str, budget: &mut Budget) -> Result<Value, TooLarge> {
+    let mut out = Vec::with_capacity(items.len().min(budget.left() / std::mem::size_of::<Value>()));
+    let mut copy = |value: &Value, out: &mut Vec<Value>| -> Result<(), TooLarge> {
+        budget.charge(approx_size(value, budget.left()))?;
+        out.push(value.clone());
+        Ok(())
+    };
     for item in items {
         match item.get(key) {
-            Some(Value::Array(inner)) => out.extend(inner.iter().cloned()),
-            Some(value) => out.push(value.clone()),
+            Some(Value::Array(inner)) => {
+                for value in inner {
+                    copy(value, &mut out)?;
+                }
+            }
+            Some(value) => copy(value, &mut out)?,
             // JavaScript would read `undefined` (or throw on a null item); JSON holds null.
-            None => out.push(Value::Null),
+            None => copy(&Value::Null, &mut out)?,
         }
     }
-    Value::Array(out)
+    Ok(Value::Array(out))
 }
 
 #[cfg(test)]
@@ -318,6 +342,11 @@ mod tests {
         with_vars(|v| {
             let rendered = r(v, json!({"k_{{$context.query.id}}": ["{{$context.body.amount}}", true, 1]}));
             assert_eq!(rendered, json!({"k_7": [42, true, 1]}));
+            let keys = r(
+                v,
+                json!({"{{$context.body.none}}": 1, "{{$context.body.missing}}": 2, "{{$context.body.tags}}": 3}),
+            );
+            assert_eq!(keys, json!({"null": 1, "undefined": 2, "a,b": 3}), "as JavaScript names properties");
         });
     }
 
@@ -338,6 +367,18 @@ mod tests {
     #[test]
     fn env_only_exposes_prefixed_variables() {
         with_vars(|v| assert_eq!(r(v, json!("{{$env.PATH}}")), Value::Null));
+    }
+
+    #[test]
+    fn array_columns_count_against_the_limit() {
+        let items: Vec<Value> = (0..20).map(|_| json!({"x": "y".repeat(1 << 20)})).collect();
+        let context = json!({"items": items});
+        let (jobs, scopes) = (Map::new(), Map::new());
+        let v = Variables { context: &context, jobs: &jobs, scopes: &scopes };
+        let column = Template::compile(&json!("{{$context.items.x.length}}"));
+        assert_eq!(v.render(&column), Err(TooLarge), "a 20 MiB column is refused before it is built");
+        let small = Template::compile(&json!("{{$context.items.length}}"));
+        assert_eq!(v.render(&small).unwrap(), json!(20));
     }
 
     #[test]

@@ -293,6 +293,21 @@ async fn problems_name_the_nocobase_nodes_and_lenient_imports_the_rest() {
     let kept: Vec<&str> =
         answer["nodes"].as_array().unwrap().iter().map(|n| n["key"].as_str().unwrap()).collect();
     assert_eq!(kept, vec!["k2v8n1q7zpa"]);
+    // What was left out may have guarded the rest: the workflow waits, disabled, for a look.
+    assert_eq!(answer["enabled"], false, "{answer:#}");
+    assert!(
+        answer["import"]["warnings"].as_array().unwrap().iter().any(|w| w["path"] == "enabled"),
+        "{answer:#}"
+    );
+    let waiting = app.post_json("pc7x2m9q4ab", &json!({"status": "paid"})).await;
+    assert_eq!(waiting.status(), 404);
+    let enabled = app
+        .admin(Method::PATCH, "/api/workflows/pc7x2m9q4ab")
+        .json(&json!({"enabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enabled.status(), 200);
     let called = app.post_json("pc7x2m9q4ab", &json!({"status": "paid"})).await;
     assert_eq!((called.status().as_u16(), called.text().await.unwrap()), (200, "ok".to_owned()));
 
@@ -334,6 +349,15 @@ async fn exports_keep_secrets_write_only_and_formats_are_checked() {
         json!({"username": "shop", "password": "********"})
     );
     assert_eq!(exported["data"]["config"]["request"]["query"][0]["_var"], "query_$0");
+    // The mask never becomes a password: importing the export asks for the real one.
+    let mut under_new_key = exported.clone();
+    under_new_key["data"]["key"] = json!("ev3n7s8w2k2");
+    let (status, answer) = post_import(&app, &under_new_key, "?lenient=true").await;
+    assert_eq!(status, 422, "{answer:#}");
+    assert_eq!(answer["error"]["problems"][0]["path"], "config.basicAuthentication.password", "{answer:#}");
+    under_new_key["data"]["config"]["basicAuthentication"]["password"] = json!("s3cret-again");
+    let (status, answer) = post_import(&app, &under_new_key, "").await;
+    assert_eq!(status, 201, "{answer:#}");
 
     let bogus = app.admin(Method::GET, "/api/workflows/ev3n7s8w2kd?format=bogus").send().await.unwrap();
     assert_eq!(bogus.status(), 400);

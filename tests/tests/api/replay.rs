@@ -65,3 +65,28 @@ async fn a_recorded_execution_runs_again() {
         app.client.post(format!("{}/api/executions/{original_id}/replay", app.base)).send().await.unwrap();
     assert_eq!(unauthenticated.status(), 401);
 }
+
+#[tokio::test]
+async fn a_replayed_sync_execution_records_what_its_response_node_answered() {
+    let app = spawn_app().await;
+    app.create_workflow(workflow(
+        "replayed-sync",
+        true,
+        json!([{"key": "r", "type": "response",
+                "config": {"statusCode": 201, "body": {"order": "{{$context.body.order}}"}}}]),
+    ))
+    .await;
+    let answered = app.post_json("replayed-sync", &json!({"order": "A-1"})).await;
+    assert_eq!(answered.status(), 201);
+    let original_id = execution_id(&answered);
+    // Recorded once the caller has its answer: waited for before it can be replayed.
+    let original = app.execution(&original_id).await;
+    let response = replay(&app, &original_id, None).await;
+    assert_eq!(response.status(), 202);
+    let again_id = response.json::<Value>().await.unwrap()["executionId"].as_str().unwrap().to_owned();
+    let again = app.execution(&again_id).await;
+    assert_eq!(again["status"], "resolved");
+    assert_eq!(again["response"]["statusCode"], 201, "{again:#}");
+    assert_eq!(again["response"]["body"], json!({"order": "A-1"}));
+    assert_eq!(again["response"]["body"], original["response"]["body"]);
+}

@@ -66,10 +66,10 @@ fn includes(a: &Datum<'_>, b: &Datum<'_>) -> Result<bool, String> {
             Value::String(text) => Ok(text.contains(to_js_string(b).as_str())),
             Value::Array(items) => Ok(items.iter().any(|item| same_value_zero(item, b))),
             Value::Null => Err(unreadable("null", "includes")),
-            _ => Err("a.includes is not a function".into()),
+            _ => Err("TypeError: a.includes is not a function".into()),
         },
         Datum::Undefined => Err(unreadable("undefined", "includes")),
-        Datum::Date(_) => Err("a.includes is not a function".into()),
+        Datum::Date(_) => Err("TypeError: a.includes is not a function".into()),
     }
 }
 

@@ -5,7 +5,7 @@
 use hookflow_shared::compiled::Evaluation;
 use hookflow_shared::engines::js;
 use hookflow_shared::expression;
-use hookflow_shared::template::Variables;
+use hookflow_shared::template::{approx_size, Variables};
 use serde_json::{Map, Value};
 
 /// The expression's value, or the message the job ends in `error` with.
@@ -14,8 +14,19 @@ pub fn evaluate(evaluation: &Evaluation, variables: &Variables<'_>) -> Result<Va
         Evaluation::Native(compiled) => expression::evaluate(compiled, variables),
         Evaluation::Script { engine, source, paths } => {
             let mut values = Map::with_capacity(paths.len());
+            let mut bytes = 0usize;
             for (index, path) in paths.iter().enumerate() {
-                let value = variables.resolve(path).into_json().unwrap_or(Value::Null);
+                let value = variables.resolve(path).map_err(|e| format!("expression: {e}"))?;
+                let value = value.into_json().unwrap_or(Value::Null);
+                // The same bound as Hookflow's own engine: what is bound is what the runtime
+                // has to hold and copy.
+                bytes += approx_size(&value, expression::MAX_BOUND_BYTES);
+                if bytes > expression::MAX_BOUND_BYTES {
+                    return Err(format!(
+                        "expression: its values are larger than {} bytes together",
+                        expression::MAX_BOUND_BYTES
+                    ));
+                }
                 values.insert(format!("$${index}"), value);
             }
             js::evaluate(*engine, source, &values).map_err(|error| error.to_string())
@@ -78,5 +89,28 @@ mod tests {
             "a quoted placeholder is not a value"
         );
         assert_eq!(f("CONCATENATE('a', {{$context.data.title}})"), Ok(json!("at1")));
+    }
+
+    #[test]
+    fn bound_values_are_limited() {
+        let big = json!({"big": "x".repeat(expression::MAX_BOUND_BYTES / 3)});
+        assert!(calculate("formula.js", "LEN({{$context.big}})", big.clone()).is_ok());
+        let many = calculate(
+            "formula.js",
+            "{{$context.big}} + {{$context.big.length}} + {{$context.big}}",
+            big.clone(),
+        );
+        assert!(many.is_ok(), "one path bound once: {many:?}");
+        let mut four = big;
+        for name in ["a", "b", "c"] {
+            four[name] = four["big"].clone();
+        }
+        let error = calculate(
+            "formula.js",
+            "{{$context.big}} + {{$context.a}} + {{$context.b}} + {{$context.c}}",
+            four,
+        )
+        .unwrap_err();
+        assert!(error.contains("larger than"), "{error}");
     }
 }
