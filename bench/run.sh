@@ -284,5 +284,8 @@ for line in lost:
     print(f"- {line}")
 PY
 mkdir -p bench/results
-cp "$work/latest.md" bench/results/latest.md
-cat bench/results/latest.md
+# A partial run keeps the full run's figures: it is written beside them.
+report=bench/results/latest.md
+[ "$ONLY" = all ] || report="bench/results/latest-$ONLY.md"
+cp "$work/latest.md" "$report"
+cat "$report"
