@@ -59,11 +59,18 @@ pub struct IdempotencyRule {
     /// Lower-cased for headers.
     pub key: String,
     pub ttl: u64,
+    /// `key` parsed once, for body and query keys.
+    path: Path,
 }
 
 const PATH: &str = "trigger.idempotency";
 
 impl IdempotencyRule {
+    pub fn new(from: KeySource, key: String, ttl: u64) -> Self {
+        let path = Path::parse(&key);
+        Self { from, key, ttl, path }
+    }
+
     /// Checks the settings against the workflow's signature preset (`true` needs one with a
     /// delivery id); `Ok(None)` for `false`.
     pub fn compile(spec: &IdempotencySpec, preset: Option<Preset>) -> Result<Option<Self>, Vec<Problem>> {
@@ -83,7 +90,7 @@ impl IdempotencyRule {
                         )])
                     }
                 };
-                Ok(Some(Self { from, key: key.to_owned(), ttl: DEFAULT_TTL }))
+                Ok(Some(Self::new(from, key.to_owned(), DEFAULT_TTL)))
             }
             IdempotencySpec::Explicit(explicit) => {
                 let mut problems = Vec::new();
@@ -107,7 +114,7 @@ impl IdempotencyRule {
                 } else {
                     key.to_owned()
                 };
-                Ok(Some(Self { from: explicit.from, key, ttl: explicit.ttl }))
+                Ok(Some(Self::new(explicit.from, key, explicit.ttl)))
             }
         }
     }
@@ -118,8 +125,8 @@ impl IdempotencyRule {
     pub fn key_of(&self, context: &Value) -> Option<String> {
         let value = match self.from {
             KeySource::Header => context.get("headers")?.get(&self.key),
-            KeySource::Body => Path::parse(&self.key).get(context.get("body")?),
-            KeySource::Query => Path::parse(&self.key).get(context.get("query")?),
+            KeySource::Body => self.path.get(context.get("body")?),
+            KeySource::Query => self.path.get(context.get("query")?),
         }?;
         let text = match value {
             Value::String(text) => text.clone(),
@@ -176,7 +183,7 @@ mod tests {
     fn keys_of_calls() {
         let context = json!({"headers": {"x-delivery": "d-1"}, "query": {"order": {"id": "7"}},
                              "body": {"id": "evt_1", "n": 42, "empty": "", "obj": {"a": 1}}});
-        let key = |from, key: &str| IdempotencyRule { from, key: key.into(), ttl: 1 }.key_of(&context);
+        let key = |from, key: &str| IdempotencyRule::new(from, key.into(), 1).key_of(&context);
         assert_eq!(key(KeySource::Header, "x-delivery").as_deref(), Some("d-1"));
         assert_eq!(key(KeySource::Query, "order.id").as_deref(), Some("7"));
         assert_eq!(key(KeySource::Body, "id").as_deref(), Some("evt_1"));
@@ -185,7 +192,7 @@ mod tests {
         assert_eq!(key(KeySource::Body, "obj"), None);
         assert_eq!(key(KeySource::Body, "missing"), None);
         let long = json!({"body": {"id": "x".repeat(MAX_KEY_BYTES + 1)}});
-        assert_eq!(IdempotencyRule { from: KeySource::Body, key: "id".into(), ttl: 1 }.key_of(&long), None);
+        assert_eq!(IdempotencyRule::new(KeySource::Body, "id".into(), 1).key_of(&long), None);
         assert_ne!(key_hash("a", "bc"), key_hash("ab", "c"));
     }
 }

@@ -12,9 +12,10 @@ use crate::engines::bind_placeholders;
 use crate::engines::js::JsEngine;
 use crate::expression;
 use crate::model::{
-    CalculationEngine, CalculationItem, ConditionConfig, ConditionEngine, ExecutionStatus, GroupBody,
-    GroupType, Header, Node, NodeKind, ResponseConfig, WorkflowDefinition,
+    CalculationEngine, CalculationItem, ConditionConfig, ConditionEngine, ExecutionStatus, FieldMapping,
+    GroupBody, GroupType, Header, Node, NodeKind, RequestParsing, ResponseConfig, WorkflowDefinition,
 };
+use crate::path::Path;
 use crate::template::{Template, TextTemplate, VariablePath};
 
 /// A workflow version ready to run.
@@ -24,6 +25,8 @@ pub struct CompiledWorkflow {
     pub nodes: Vec<CompiledNode>,
     /// The async answer (`trigger.response`).
     pub async_response: Answer,
+    /// `trigger.request`'s `_var` mappings, their paths parsed.
+    pub mappings: Mappings,
 }
 
 impl CompiledWorkflow {
@@ -31,8 +34,45 @@ impl CompiledWorkflow {
         let nodes = compile_sequence(&definition.nodes);
         let response = &definition.trigger.response;
         let async_response = compile_answer(response.status_code, &response.headers, &response.body);
-        Self { definition, nodes, async_response }
+        let mappings = Mappings::compile(&definition.trigger.request);
+        Self { definition, nodes, async_response, mappings }
     }
+}
+
+/// The `_var`s of each request part: the value at `path` is copied to `var` beside it.
+#[derive(Debug, Default)]
+pub struct Mappings {
+    pub headers: Vec<Mapping>,
+    pub query: Vec<Mapping>,
+    pub body: Vec<Mapping>,
+}
+
+impl Mappings {
+    pub fn compile(request: &RequestParsing) -> Self {
+        Self {
+            headers: compile_mappings(&request.headers, true),
+            query: compile_mappings(&request.query, false),
+            body: compile_mappings(&request.body, false),
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Mapping {
+    pub path: Path,
+    pub var: String,
+}
+
+/// Header names are matched lower-cased, as the headers are stored.
+fn compile_mappings(mappings: &[FieldMapping], lowercase: bool) -> Vec<Mapping> {
+    mappings
+        .iter()
+        .filter_map(|mapping| {
+            let var = mapping.var.clone()?;
+            let key = if lowercase { mapping.key.to_ascii_lowercase() } else { mapping.key.clone() };
+            Some(Mapping { path: Path::parse(&key), var })
+        })
+        .collect()
 }
 
 /// One node: its key, its kind (for records and metrics) and what it does.
@@ -94,10 +134,17 @@ pub enum Evaluation {
     Native(expression::Compiled),
     /// NocoBase's engines: the source with `$$n` variables and the paths bound to them. The
     /// runtime compiles each source once and keeps it.
-    Script { engine: JsEngine, source: String, paths: Vec<VariablePath> },
+    Script { engine: JsEngine, source: String, bindings: Vec<Binding> },
     /// It did not parse (saving checks this, so only a stored definition gets here): the job
     /// ends in `error` with this message.
     Invalid(String),
+}
+
+/// A variable of a `math.js` / `formula.js` expression (`$$0`, …) and the path bound to it.
+#[derive(Debug)]
+pub struct Binding {
+    pub name: String,
+    pub path: VariablePath,
 }
 
 /// An answer to render: a Response node's, or the async answer of the trigger.
@@ -181,8 +228,13 @@ fn compile_evaluation(engine: Option<JsEngine>, expression: Option<&str>) -> Eva
         },
         Some(engine) => {
             let bound = bind_placeholders(text);
-            let paths = bound.paths.iter().map(|path| VariablePath::parse(path)).collect();
-            Evaluation::Script { engine, source: bound.source, paths }
+            let bindings = bound
+                .paths
+                .iter()
+                .enumerate()
+                .map(|(index, path)| Binding { name: format!("$${index}"), path: VariablePath::parse(path) })
+                .collect();
+            Evaluation::Script { engine, source: bound.source, bindings }
         }
     }
 }
@@ -225,7 +277,7 @@ mod tests {
             matches!(&condition.on_true[0].action, Action::Response(answer) if matches!(answer.body, Template::Whole(_)))
         );
         assert!(matches!(&condition.on_false[0].action,
-            Action::Calculation(Evaluation::Script { engine: JsEngine::MathJs, source, paths }) if source == "$$0 / 2" && paths.len() == 1));
+            Action::Calculation(Evaluation::Script { engine: JsEngine::MathJs, source, bindings }) if source == "$$0 / 2" && bindings[0].name == "$$0"));
         assert!(matches!(compiled.nodes[1].action, Action::End(ExecutionStatus::Failed)));
         assert_eq!(compiled.nodes[1].kind, NodeKind::End);
     }

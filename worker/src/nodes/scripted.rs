@@ -12,11 +12,11 @@ use serde_json::{Map, Value};
 pub fn evaluate(evaluation: &Evaluation, variables: &Variables<'_>) -> Result<Value, String> {
     match evaluation {
         Evaluation::Native(compiled) => expression::evaluate(compiled, variables),
-        Evaluation::Script { engine, source, paths } => {
-            let mut values = Map::with_capacity(paths.len());
+        Evaluation::Script { engine, source, bindings } => {
+            let mut values = Map::with_capacity(bindings.len());
             let mut bytes = 0usize;
-            for (index, path) in paths.iter().enumerate() {
-                let value = variables.resolve(path).map_err(|e| format!("expression: {e}"))?;
+            for binding in bindings {
+                let value = variables.resolve(&binding.path).map_err(|e| format!("expression: {e}"))?;
                 let value = value.into_json().unwrap_or(Value::Null);
                 // The same bound as Hookflow's own engine: what is bound is what the runtime
                 // has to hold and copy.
@@ -27,7 +27,7 @@ pub fn evaluate(evaluation: &Evaluation, variables: &Variables<'_>) -> Result<Va
                         expression::MAX_BOUND_BYTES
                     ));
                 }
-                values.insert(format!("$${index}"), value);
+                values.insert(binding.name.clone(), value);
             }
             js::evaluate(*engine, source, &values).map_err(|error| error.to_string())
         }

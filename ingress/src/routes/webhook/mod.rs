@@ -159,7 +159,8 @@ async fn handle(
     };
     let parsing = &definition.trigger.request;
     let raw_body = (!parsed.structured || parsing.raw_body).then_some(&raw[..]);
-    let context = request::build_context(request, parsed.body, raw_body, parsing, unstored);
+    let context =
+        request::build_context(request, parsed.body, raw_body, &workflow.compiled.mappings, unstored);
     drop(raw);
 
     let execution_id = Uuid::now_v7();

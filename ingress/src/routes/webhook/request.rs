@@ -9,8 +9,7 @@ use actix_web::{web, HttpRequest};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use hookflow_shared::body::{self, BodyKind, Parsed};
-use hookflow_shared::model::{FieldMapping, RequestParsing};
-use hookflow_shared::path::Path;
+use hookflow_shared::compiled::{Mapping, Mappings};
 use hookflow_shared::qs;
 use serde_json::{Map, Value};
 
@@ -119,14 +118,12 @@ pub fn headers_object(request: &HttpRequest) -> Map<String, Value> {
     headers
 }
 
-/// Copies the value at each mapping's `key` to its `_var` in the same object.
-fn apply_mappings(target: &mut Value, mappings: &[FieldMapping], lowercase_keys: bool) {
+/// Copies the value at each mapping's path to its `_var` in the same object.
+fn apply_mappings(target: &mut Value, mappings: &[Mapping]) {
     for mapping in mappings {
-        let Some(var) = mapping.var.as_deref() else { continue };
-        let key = if lowercase_keys { mapping.key.to_ascii_lowercase() } else { mapping.key.clone() };
-        let value = Path::parse(&key).get(target).cloned().unwrap_or(Value::Null);
+        let value = mapping.path.get(target).cloned().unwrap_or(Value::Null);
         if let Value::Object(map) = target {
-            map.insert(var.to_owned(), value);
+            map.insert(mapping.var.clone(), value);
         }
     }
 }
@@ -138,7 +135,7 @@ pub fn build_context(
     request: &HttpRequest,
     body: Value,
     raw_body: Option<&[u8]>,
-    parsing: &RequestParsing,
+    mappings: &Mappings,
     unstored: &[String],
 ) -> Value {
     let mut headers = headers_object(request);
@@ -148,9 +145,9 @@ pub fn build_context(
     let mut headers = Value::Object(headers);
     let mut query = qs::parse(request.query_string());
     let mut body = body;
-    apply_mappings(&mut headers, &parsing.headers, true);
-    apply_mappings(&mut query, &parsing.query, false);
-    apply_mappings(&mut body, &parsing.body, false);
+    apply_mappings(&mut headers, &mappings.headers);
+    apply_mappings(&mut query, &mappings.query);
+    apply_mappings(&mut body, &mappings.body);
     let mut context = Map::with_capacity(3);
     context.insert("headers".into(), headers);
     context.insert("query".into(), query);
@@ -202,14 +199,19 @@ mod tests {
             .insert_header(("Cookie", "s=1"))
             .insert_header(("Proxy-Authorization", "Basic eDp5"))
             .to_http_request();
-        let parsing: RequestParsing = serde_json::from_value(json!({
+        let parsing: hookflow_shared::model::RequestParsing = serde_json::from_value(json!({
             "headers": [{"key": "X-Request-Id", "_var": "requestId"}],
             "query": [{"key": "order.id", "alias": "Order", "_var": "orderId"}],
             "body": [{"key": "data.items[0].id", "_var": "firstItem"}, {"key": "data.missing", "_var": "gone"}]
         }))
         .unwrap();
-        let context =
-            build_context(&request, json!({"data": {"items": [{"id": "i1"}]}}), Some(b"\xff"), &parsing, &[]);
+        let context = build_context(
+            &request,
+            json!({"data": {"items": [{"id": "i1"}]}}),
+            Some(b"\xff"),
+            &Mappings::compile(&parsing),
+            &[],
+        );
         assert_eq!(context["headers"]["x-request-id"], "r-1");
         assert_eq!(context["headers"]["requestId"], "r-1");
         assert!(context["headers"].get("authorization").is_none());
