@@ -334,7 +334,25 @@ impl Cluster {
             depths.push(format!("{queue}: {depth}"));
         }
         let _ = connection.close(200, "done".into()).await;
-        depths.join(", ")
+        // What a passive declare cannot say: messages delivered and not yet acked, and to whom.
+        let ctl = |args: &[&str]| {
+            std::process::Command::new("rabbitmqctl")
+                .args(args)
+                .output()
+                .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+                .unwrap_or_else(|error| format!("rabbitmqctl: {error}"))
+        };
+        let queues =
+            ctl(&["list_queues", "-q", "name", "messages_ready", "messages_unacknowledged", "consumers"]);
+        let channels =
+            ctl(&["list_channels", "-q", "connection", "name", "consumer_count", "messages_unacknowledged"]);
+        let ours: Vec<&str> = queues.lines().filter(|line| line.contains(&self.namespace)).collect();
+        format!(
+            "{}; broker (name ready unacked consumers): {}; channels: {}",
+            depths.join(", "),
+            ours.join(" | "),
+            channels.lines().collect::<Vec<_>>().join(" | ")
+        )
     }
 
     /// The namespace of the cluster's queues and Redis channels.

@@ -48,6 +48,8 @@ pub const DELIVERY_LIMIT: u32 = 5;
 /// Longest wait between reconnection attempts: short, so service resumes within seconds.
 /// Longest wait for the broker to confirm a consumer connection's close at shutdown.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for a consuming session to open (connection, channel, queues, consumers).
+const OPEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The queue names of one namespace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -281,9 +283,14 @@ impl AmqpConsumer {
         self.connected.clone()
     }
 
-    /// Drops a failed session, then waits the next backoff before the next attempt.
+    /// Drops a failed session, then waits the next backoff before the next attempt. The old
+    /// connection is closed, not just dropped: while it lives, the broker keeps its prefetched
+    /// messages checked out to it, and they would wait there instead of going to a consumer.
     async fn lose_session_and_wait(&mut self, why: &str) {
-        self.session = None;
+        if let Some(session) = self.session.take() {
+            let close = session.connection.close(200, "consumer lost".into());
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, close).await;
+        }
         self.connected.store(false, Ordering::SeqCst);
         let delay = self.backoff.next_delay();
         tracing::warn!(error = why, retry_in = ?delay, "RabbitMQ consumer lost; reconnecting");
@@ -335,7 +342,13 @@ impl QueueConsumer for AmqpConsumer {
     async fn receive(&mut self) -> Result<Delivery, QueueError> {
         loop {
             let Some(session) = self.session.as_mut() else {
-                match self.open().await {
+                // Bounded: a broker still starting may accept the connection and never finish
+                // the handshake or the consume.
+                let opened = match tokio::time::timeout(OPEN_TIMEOUT, self.open()).await {
+                    Ok(opened) => opened.map_err(|error| error.to_string()),
+                    Err(_) => Err(format!("no answer within {OPEN_TIMEOUT:?}")),
+                };
+                match opened {
                     // The backoff is reset by the first delivery, not here: a broker that
                     // accepts consumers and drops them again (a node still starting) would
                     // otherwise be reconnected to in a tight loop, each round handing back the
