@@ -149,9 +149,16 @@ async fn broker_restart_gives_503_then_recovers_without_loss() {
         let mut n = 0;
         while !stopping.load(Ordering::SeqCst) {
             n += 1;
+            let sent = started.elapsed();
             if let Ok(response) = client.post(&url).json(&json!({"n": n})).send().await {
                 let retry_after = response.headers().contains_key("retry-after");
-                seen.push((started.elapsed(), response.status().as_u16(), header_id(&response), retry_after));
+                seen.push((
+                    sent,
+                    started.elapsed(),
+                    response.status().as_u16(),
+                    header_id(&response),
+                    retry_after,
+                ));
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -177,22 +184,26 @@ async fn broker_restart_gives_503_then_recovers_without_loss() {
     stop.store(true, Ordering::SeqCst);
     let seen = traffic.await.unwrap();
 
-    let unavailable: Vec<_> = seen.iter().filter(|(_, status, _, _)| *status == 503).collect();
+    let unavailable: Vec<_> = seen.iter().filter(|(_, _, status, _, _)| *status == 503).collect();
     assert!(!unavailable.is_empty(), "no 503 while the broker was down");
-    assert!(unavailable.iter().all(|(_, _, _, retry_after)| *retry_after), "a 503 without Retry-After");
-    let wrong: Vec<_> = seen.iter().filter(|(_, status, _, _)| ![200, 503].contains(status)).collect();
+    assert!(unavailable.iter().all(|(_, _, _, _, retry_after)| *retry_after), "a 503 without Retry-After");
+    let wrong: Vec<_> = seen.iter().filter(|(_, _, status, _, _)| ![200, 503].contains(status)).collect();
     assert!(wrong.is_empty(), "unexpected answers: {wrong:?}");
-    let accepted_while_down = seen
+    // Judged by when a call was sent, not when its answer arrived: a call sent before the stop
+    // may have been confirmed before it and answered a little after, on a busy machine. A call
+    // sent once the broker was stopped can have had no confirm.
+    let accepted_while_down: Vec<_> = seen
         .iter()
-        .filter(|(at, status, _, _)| {
-            *status == 200 && *at > stopped_at + Duration::from_millis(100) && *at < back_at
-        })
-        .count();
-    assert_eq!(accepted_while_down, 0, "a 2xx while the broker was stopped");
+        .filter(|(sent, received, status, _, _)| *status == 200 && *sent > stopped_at && *received < back_at)
+        .collect();
+    assert!(
+        accepted_while_down.is_empty(),
+        "a 2xx for a call sent while the broker was stopped: {accepted_while_down:?}"
+    );
     let accepted: HashSet<String> = seen
         .iter()
-        .filter(|(_, status, _, _)| *status == 200)
-        .filter_map(|(_, _, id, _)| id.clone())
+        .filter(|(_, _, status, _, _)| *status == 200)
+        .filter_map(|(_, _, _, id, _)| id.clone())
         .collect();
     let records = wait_recorded(&mut app, "steady", &accepted, Duration::from_secs(60)).await;
     let duplicated = records.values().filter(|jobs| **jobs != 1).count();
