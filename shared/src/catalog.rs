@@ -126,8 +126,21 @@ impl Catalog {
     /// Re-reads every workflow (start-up, change notifications, periodic refresh).
     pub async fn reload(&self) -> Result<(), StorageError> {
         let all = self.storage.list_workflows().await?;
-        let fresh: Current =
-            all.into_iter().map(|w| (w.definition.key.clone(), Arc::new(LiveWorkflow::from(w)))).collect();
+        // A version already loaded is kept as it is: compiling is done once per version, not
+        // once per refresh.
+        let loaded = self.current.load();
+        let fresh: Current = all
+            .into_iter()
+            .map(|stored| {
+                let live = match loaded.get(&stored.definition.key) {
+                    Some(live) if live.version == stored.version && live.updated_at == stored.updated_at => {
+                        live.clone()
+                    }
+                    _ => Arc::new(LiveWorkflow::from(stored)),
+                };
+                (live.definition.key.clone(), live)
+            })
+            .collect();
         self.current.store(Arc::new(fresh));
         Ok(())
     }

@@ -139,16 +139,23 @@ pub fn check(text: &str) -> Result<(), String> {
     compile(text).map(|_| ())
 }
 
+/// Adds `value` to what one evaluation has bound so far (`bytes`), refusing past
+/// [`MAX_BOUND_BYTES`]; every engine binds under this one limit.
+pub fn charge_bound(bytes: &mut usize, value: &Value) -> Result<(), String> {
+    *bytes += template::approx_size(value, MAX_BOUND_BYTES);
+    if *bytes > MAX_BOUND_BYTES {
+        return Err(format!("expression: its values are larger than {MAX_BOUND_BYTES} bytes together"));
+    }
+    Ok(())
+}
+
 /// Evaluates a compiled expression against the execution's variables.
 pub fn evaluate(compiled: &Compiled, variables: &Variables<'_>) -> Result<Value, String> {
     let mut bound = Bound { values: Vec::with_capacity(compiled.placeholders.len()) };
     let mut bytes = 0usize;
     for placeholder in &compiled.placeholders {
         let value = variables.render(placeholder).map_err(|e| format!("expression: {e}"))?;
-        bytes += template::approx_size(&value, MAX_BOUND_BYTES);
-        if bytes > MAX_BOUND_BYTES {
-            return Err(format!("expression: its values are larger than {MAX_BOUND_BYTES} bytes together"));
-        }
+        charge_bound(&mut bytes, &value)?;
         bound.values.push(to_expr(&value));
     }
     let result =

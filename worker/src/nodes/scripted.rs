@@ -5,7 +5,7 @@
 use hookflow_shared::compiled::Evaluation;
 use hookflow_shared::engines::js;
 use hookflow_shared::expression;
-use hookflow_shared::template::{approx_size, Variables};
+use hookflow_shared::template::Variables;
 use serde_json::{Map, Value};
 
 /// The expression's value, or the message the job ends in `error` with.
@@ -18,15 +18,7 @@ pub fn evaluate(evaluation: &Evaluation, variables: &Variables<'_>) -> Result<Va
             for binding in bindings {
                 let value = variables.resolve(&binding.path).map_err(|e| format!("expression: {e}"))?;
                 let value = value.into_json().unwrap_or(Value::Null);
-                // The same bound as Hookflow's own engine: what is bound is what the runtime
-                // has to hold and copy.
-                bytes += approx_size(&value, expression::MAX_BOUND_BYTES);
-                if bytes > expression::MAX_BOUND_BYTES {
-                    return Err(format!(
-                        "expression: its values are larger than {} bytes together",
-                        expression::MAX_BOUND_BYTES
-                    ));
-                }
+                expression::charge_bound(&mut bytes, &value)?;
                 values.insert(binding.name.clone(), value);
             }
             js::evaluate(*engine, source, &values).map_err(|error| error.to_string())
